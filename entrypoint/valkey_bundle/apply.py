@@ -1,0 +1,90 @@
+"""Carry out a plan: fix ownership, drop privileges, exec.  The only step with side effects."""
+
+import os
+
+from .errors import warn
+
+
+def hand_over_directory(path, uid, gid):
+    """Give ``path`` (and what is in it) to uid:gid, walking it only when its top is wrong.
+
+    A volume already owned by valkey is left alone, so a large data set does not
+    cost a recursive chown on every start.
+    """
+    try:
+        top = os.stat(path)
+    except FileNotFoundError:
+        return
+    if top.st_uid == uid:
+        return
+    failures = 0
+    for root, dirs, files in os.walk(path):
+        for name in [None, *dirs, *files]:
+            entry = root if name is None else os.path.join(root, name)
+            try:
+                if os.lstat(entry).st_uid != uid:
+                    os.lchown(entry, uid, gid)
+            except OSError as exc:
+                failures += 1
+                if failures == 1:
+                    warn(f"cannot hand {entry} to uid {uid}: {exc.strerror}")
+    if failures > 1:
+        warn(f"{failures} entries under {path} could not be handed to uid {uid}")
+
+
+def drop_privileges(uid, gid):
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
+
+
+def check_writable(path):
+    if path and os.path.isdir(path) and not os.access(path, os.W_OK):
+        warn(
+            f"{path} is not writable by uid {os.getuid()}: persistence (RDB/AOF, nodes.conf) will fail; "
+            "mount a volume this uid can write, or start the container as root"
+        )
+
+
+def run(plan):
+    """Exec the planned command; returns an exit status only when exec fails."""
+    if plan.server:
+        if plan.run_as:
+            uid, gid = plan.run_as
+            if plan.data_dir:
+                hand_over_directory(plan.data_dir, uid, gid)
+            drop_privileges(uid, gid)
+        else:
+            check_writable(plan.data_dir)
+        old = os.umask(0o077)
+        if old != 0o022:
+            os.umask(old)  # keep a umask someone chose on purpose
+    program = find_program(plan.argv[0])
+    try:
+        if program is None:
+            raise FileNotFoundError
+        os.execv(program, plan.argv)
+    except FileNotFoundError:
+        from .errors import print_error
+
+        print_error(f"command not found: {plan.argv[0]}")
+        return 127
+    except PermissionError:
+        from .errors import print_error
+
+        print_error(f"command not executable: {plan.argv[0]}")
+        return 126
+
+
+def find_program(name):
+    """Look ``name`` up on PATH as execvp does (os.execvp imports the warnings module)."""
+    if "/" in name:
+        return name
+    fallback = None
+    for directory in os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin").split(os.pathsep):
+        candidate = os.path.join(directory or ".", name)
+        if os.path.isfile(candidate):
+            if os.access(candidate, os.X_OK):
+                return candidate
+            fallback = fallback or candidate  # exists but is not executable: 126
+    return fallback

@@ -1,0 +1,94 @@
+"""bundle-docker-entrypoint: discover -> read env -> read config -> plan -> apply."""
+
+import os
+import sys
+
+from .command import normalise_command
+from .errors import PROG, UsageError, print_error, warn
+
+
+def read_cpu_flags():
+    """Return this CPU's feature flags from /proc/cpuinfo, or None when unknown."""
+    try:
+        with open("/proc/cpuinfo", "rb") as f:
+            for line in f:
+                if line.startswith((b"flags", b"Features")):
+                    return frozenset(line.partition(b":")[2].decode("utf-8", "replace").split())
+    except OSError:
+        pass
+    return None
+
+
+def valkey_account():
+    import pwd
+
+    try:
+        entry = pwd.getpwnam("valkey")
+    except KeyError:
+        return None
+    return entry.pw_uid, entry.pw_gid
+
+
+def build_plan(argv, environ):
+    from .module_files import discover_modules, read_module_facts
+    from .plan import final_server_args, make_plan
+    from .server_config import INFO_ARGS, read_server_config
+    from .settings import read_bundle_env
+
+    env = read_bundle_env(environ)
+    args, server_mode = normalise_command(argv)
+    if not server_mode or (len(args) > 1 and args[1] in INFO_ARGS):
+        return env, make_plan(args, server_mode, env, {}, {}, None)
+    discovered, warnings = discover_modules(env.modules_dir)
+    facts = read_module_facts()
+    config = read_server_config(final_server_args(args, env), os.getcwd())
+    machine = os.uname().machine
+    needs_cpu = any(f.cpu_features.get(machine) for f in facts.values())
+    cpu_flags = read_cpu_flags() if needs_cpu else None
+    identity = (os.geteuid(), valkey_account() if os.geteuid() == 0 else None)
+    plan = make_plan(args, server_mode, env, discovered, facts, config, machine, cpu_flags, identity)
+    plan.warnings[:0] = warnings
+    return env, plan
+
+
+def print_debug(plan):
+    from .settings import redact_args
+    from .tokens import join_config_args, split_config_args
+
+    def debug(message):
+        print(f"{PROG}: debug: {message}", file=sys.stderr)
+
+    for note in plan.notes:
+        debug(note)
+    for module in plan.modules:
+        debug(f"module {module.key}: {module.path} {join_config_args(redact_args(module.args))} [{module.source}]")
+    shown = []
+    for arg in plan.argv:
+        if arg.startswith("--") and " " in arg:
+            arg = join_config_args(redact_args(split_config_args(arg)))
+        shown.append(arg)
+    shown = redact_args(shown)
+    debug("exec: " + " ".join(repr(a) if (" " in a or not a) else a for a in shown))
+
+
+def main(argv, environ=None):
+    environ = os.environ if environ is None else environ
+    try:
+        env, plan = build_plan(argv, environ)
+    except UsageError as exc:
+        print_error(str(exc))
+        return exc.exit_status
+    for message in plan.warnings:
+        warn(message)
+    if env.debug:
+        print_debug(plan)
+    if env.dry_run:
+        import json
+
+        json.dump(plan.as_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    sys.stderr.flush()
+    from .apply import run
+
+    return run(plan)

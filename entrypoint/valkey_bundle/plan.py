@@ -1,0 +1,248 @@
+"""Decide what to run.  Pure: everything it needs is passed in, nothing is touched.
+
+The plan is what dry run prints and what apply carries out.
+"""
+
+from .errors import UsageError
+from .module_files import module_key
+from .server_config import INFO_ARGS, split_server_args
+from .tokens import join_config_args
+
+_YES = ("yes", "true", "on", "1")
+_NO = ("no", "false", "off", "0")
+
+
+class PlannedModule:
+    __slots__ = ("args", "key", "path", "source")
+
+    def __init__(self, key, path, args, source):
+        self.key, self.path, self.args, self.source = key, path, args, source
+
+    def as_dict(self):
+        return {"key": self.key, "path": self.path, "args": self.args, "source": self.source}
+
+
+class Plan:
+    __slots__ = (
+        "argv",
+        "cluster_enabled",
+        "coordinator",
+        "data_dir",
+        "modules",
+        "notes",
+        "run_as",
+        "server",
+        "warnings",
+    )
+
+    def __init__(self, argv, server):
+        self.argv = argv
+        self.server = server
+        self.run_as = None  # (uid, gid) to switch to before exec, when started as root
+        self.data_dir = None  # the server's working directory, to hand to run_as
+        self.modules = []
+        self.cluster_enabled = False
+        self.coordinator = False
+        self.warnings = []
+        self.notes = []  # explanations for debug output
+
+    def as_dict(self):
+        return {
+            "argv": self.argv,
+            "server": self.server,
+            "modules": [m.as_dict() for m in self.modules],
+            "cluster_enabled": self.cluster_enabled,
+            "coordinator": self.coordinator,
+            "run_as": list(self.run_as) if self.run_as else None,
+            "data_dir": self.data_dir,
+            "warnings": self.warnings,
+        }
+
+
+def loadmodule_arg(path, args):
+    """One argv element the server splits back into exactly ``path`` and ``args``."""
+    return "--loadmodule " + join_config_args([path, *args])
+
+
+def resolve_names(entries, known, aliases):
+    """Map [(name, variable)] to keys; an unknown name is an error with a suggestion."""
+    keys = []
+    for name, variable in entries:
+        key = aliases.get(name.lower()) or module_key(name)
+        if key not in known:
+            import difflib  # error path only
+
+            choices = sorted(known)
+            close = difflib.get_close_matches(key, choices, n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise UsageError(f"{variable}: unknown module {name!r} (known: {', '.join(choices) or 'none'}){hint}")
+        if key not in keys:
+            keys.append(key)
+    return keys
+
+
+def normalise_valueless(tokens, flags, variable, warnings):
+    """``--use-coordinator yes`` -> ``--use-coordinator``; ``--use-coordinator no`` -> dropped."""
+    out = []
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        value = tokens[i + 1].lower() if i + 1 < len(tokens) else None
+        if token in flags and value in _YES:
+            warnings.append(f"{variable}: {token} takes no value; dropped {tokens[i + 1]!r}")
+            out.append(token)
+            i += 2
+        elif token in flags and value in _NO:
+            warnings.append(f"{variable}: {token} {tokens[i + 1]} means off; dropped the flag")
+            i += 2
+        else:
+            out.append(token)
+            i += 1
+    return out
+
+
+def final_server_args(args, env):
+    """The server's arguments after the program name: the command's, then VALKEY_EXTRA_FLAGS."""
+    return [*args[1:], *env.extra_flags]
+
+
+def make_plan(args, server_mode, env, discovered, facts, config, machine=None, cpu_flags=None, identity=None):
+    """Build the plan from the normalised command and what was read before.
+
+    ``args``: normalised argv; ``env``: BundleEnv; ``discovered``: {key: path};
+    ``facts``: {key: ModuleFacts}; ``config``: ServerConfig read from the final
+    server args (None outside server mode); ``machine``/``cpu_flags``: this CPU;
+    ``identity``: (effective uid, (uid, gid) of the valkey account or None).
+    """
+    if not server_mode:
+        plan = Plan(list(args), server=False)
+        plan.notes.append(f"{args[0]} is not valkey-server: running it unchanged")
+        if env.extra_flags:
+            plan.notes.append("VALKEY_EXTRA_FLAGS ignored: it applies to valkey-server only")
+        return plan
+    if len(args) > 1 and args[1] in INFO_ARGS:
+        plan = Plan(list(args), server=True)
+        plan.notes.append(f"valkey-server {args[1]} reads no config: running it unchanged")
+        return plan
+
+    plan = Plan([], server=True)
+    warnings, notes = plan.warnings, plan.notes
+    aliases = {f.name.lower(): key for key, f in facts.items() if f.name}
+    known = set(discovered) | set(facts)
+
+    wanted = list(discovered) if env.modules is None else resolve_names(env.modules, known, aliases)
+    disabled = resolve_names(env.disabled, known, aliases)
+    from_config = {}
+    for loaded in config.modules:
+        first = from_config.setdefault(loaded.key, loaded)
+        if first is not loaded:
+            raise UsageError(
+                f"{loaded.origin}: module {loaded.key} is already loaded by {first.origin}; "
+                "valkey-server would abort (module name is busy): remove one of the two"
+            )
+
+    plan.cluster_enabled = config.is_yes("cluster-enabled")
+    notes.append(
+        "cluster mode: "
+        + ("on" if plan.cluster_enabled else "off")
+        + (f" ({config.settings['cluster-enabled'][1]})" if "cluster-enabled" in config.settings else " (default)")
+    )
+
+    for loaded in config.modules:
+        plan.modules.append(PlannedModule(loaded.key, loaded.path, loaded.args, loaded.origin))
+        notes.append(f"{loaded.key}: loaded by {loaded.origin} ({loaded.path}); the config wins")
+
+    for key in wanted:
+        if key in disabled:
+            notes.append(f"{key}: disabled by VALKEY_DISABLE_MODULES")
+            continue
+        if key in from_config:
+            if key in env.module_args:
+                warnings.append(
+                    f"{key}_MODULE_ARGS ignored: {key} is loaded by {from_config[key].origin}, whose arguments win"
+                )
+            continue
+        if key not in discovered:
+            raise UsageError(f"VALKEY_MODULES: module {key} is not in {env.modules_dir}")
+        variable, tokens = env.module_args.get(key, (None, []))
+        if variable:
+            module_facts = facts.get(key)
+            flags = module_facts.valueless_flags if module_facts else ()
+            tokens = normalise_valueless(tokens, flags, variable, warnings)
+        plan.modules.append(PlannedModule(key, discovered[key], tokens, "env"))
+
+    for prefix, (variable, _) in sorted(env.module_args.items()):
+        if not any(m.key == prefix for m in plan.modules):
+            state = "disabled" if prefix in disabled else "not loaded"
+            warnings.append(f"{variable} ignored: module {prefix} is {state}")
+
+    _plan_coordinator(plan, env, facts)
+    _check_cpu(plan, facts, machine, cpu_flags)
+
+    _plan_user(plan, identity, config.cwd)
+    config_file, rest = split_server_args(final_server_args(args, env))
+    generated = [loadmodule_arg(m.path, m.args) for m in plan.modules if m.source == "env"]
+    head = [args[0]] + ([config_file] if config_file is not None else [])
+    plan.argv = head + generated + rest
+    return plan
+
+
+def _plan_user(plan, identity, data_dir):
+    """Started as root: hand the working directory to valkey and run as valkey."""
+    if identity is None:
+        return
+    euid, account = identity
+    plan.data_dir = data_dir
+    if euid != 0:
+        plan.notes.append(f"running as uid {euid}, as started")
+    elif account is None:
+        plan.warnings.append("started as root and there is no 'valkey' user: valkey-server runs as root")
+    else:
+        plan.run_as = tuple(account)
+        plan.notes.append(f"started as root: {data_dir} goes to uid {account[0]}, then the server runs as it")
+
+
+def _plan_coordinator(plan, env, facts):
+    """Search's coordinator: on in cluster mode (auto), or as VALKEY_SEARCH_COORDINATOR says."""
+    for module in plan.modules:
+        module_facts = facts.get(module.key)
+        flag = module_facts.coordinator_flag if module_facts else ""
+        if not flag:
+            continue
+        want = env.coordinator == "yes" or (env.coordinator == "auto" and plan.cluster_enabled)
+        has = flag in module.args
+        if module.source != "env":
+            plan.coordinator = has
+            if want and not has:
+                plan.warnings.append(
+                    f"{module.key} is loaded by {module.source} without {flag}: "
+                    "cross-shard search stays off (the config wins; add the flag there)"
+                )
+            continue
+        if want and not has:
+            module.args = [*module.args, flag]
+            plan.notes.append(f"{module.key}: added {flag} (VALKEY_SEARCH_COORDINATOR={env.coordinator})")
+        elif has and env.coordinator == "no":
+            module.args = [a for a in module.args if a != flag]
+            plan.warnings.append(f"{module.key}_MODULE_ARGS: {flag} removed by VALKEY_SEARCH_COORDINATOR=no")
+        plan.coordinator = flag in module.args
+
+
+def _check_cpu(plan, facts, machine, cpu_flags):
+    """Refuse a module this CPU cannot run (it would die with SIGILL at load)."""
+    if machine is None or cpu_flags is None:
+        return
+    for module in plan.modules:
+        module_facts = facts.get(module.key)
+        needed = module_facts.cpu_features.get(machine, ()) if module_facts else ()
+        missing = [f for f in needed if f not in cpu_flags]
+        if missing:
+            hint = (
+                f"set VALKEY_DISABLE_MODULES={module.key}"
+                if module.source == "env"
+                else f"remove its loadmodule line ({module.source})"
+            )
+            raise UsageError(
+                f"module {module.key} ({module.path}) needs CPU features this {machine} CPU lacks: "
+                f"{' '.join(missing)}; {hint}"
+            )
