@@ -1,0 +1,244 @@
+"""The plan: which modules load, with which args, in which argv position."""
+
+import pytest
+
+from valkey_bundle.command import normalise_command
+from valkey_bundle.errors import UsageError
+from valkey_bundle.module_files import ModuleFacts, parse_env_file
+from valkey_bundle.plan import final_server_args, make_plan
+from valkey_bundle.server_config import read_server_config
+from valkey_bundle.settings import read_bundle_env
+from valkey_bundle.tokens import split_config_args
+
+DISCOVERED = {
+    "BLOOM": "/usr/lib/valkey/libvalkey_bloom.so",
+    "JSON": "/usr/lib/valkey/libjson.so",
+    "LDAP": "/usr/lib/valkey/libvalkey_ldap.so",
+    "SEARCH": "/usr/lib/valkey/libsearch.so",
+}
+FACTS = {
+    f.key: f
+    for f in [
+        ModuleFacts(
+            "search",
+            parse_env_file(
+                "MODULE_FILE=libsearch.so\nMODULE_NAME=search\nMODULE_VALUELESS_FLAGS=--use-coordinator\n"
+                'MODULE_COORDINATOR_FLAG=--use-coordinator\nMODULE_CPU_FEATURES_X86_64="avx2 fma"\n'
+            ),
+        ),
+        ModuleFacts("bloom", parse_env_file("MODULE_FILE=libvalkey_bloom.so\nMODULE_NAME=bf\n")),
+        ModuleFacts("json", parse_env_file("MODULE_FILE=libjson.so\nMODULE_NAME=json\n")),
+        ModuleFacts("ldap", parse_env_file("MODULE_FILE=libvalkey_ldap.so\nMODULE_NAME=ldap\n")),
+    ]
+}
+
+
+def plan_for(command, environ=None, cwd="/", discovered=DISCOVERED, **kwargs):
+    env = read_bundle_env(environ or {})
+    args, server_mode = normalise_command(command)
+    config = read_server_config(final_server_args(args, env), cwd) if server_mode else None
+    return make_plan(args, server_mode, env, discovered, FACTS, config, **kwargs)
+
+
+def split_loadmodule(element):
+    tokens = split_config_args(element[2:])
+    assert tokens[0] == "loadmodule"
+    return tokens[1:]
+
+
+def test_all_discovered_modules_one_argv_element_each_in_order():
+    plan = plan_for([])
+    assert plan.argv == ["valkey-server"] + [f"--loadmodule {DISCOVERED[k]}" for k in sorted(DISCOVERED)]
+    assert [m.source for m in plan.modules] == ["env"] * 4
+
+
+def test_generated_args_sit_after_config_file_before_user_args_then_extra_flags(tmp_path):
+    conf = tmp_path / "v.conf"
+    conf.write_text("port 7000\n")
+    plan = plan_for(
+        [str(conf), "--port", "7001"],
+        {"VALKEY_MODULES": "json", "JSON_MODULE_ARGS": "", "VALKEY_EXTRA_FLAGS": '--save "" --port 7002'},
+    )
+    assert plan.argv == ["valkey-server", str(conf), "--loadmodule /usr/lib/valkey/libjson.so"] + [
+        "--port",
+        "7001",
+        "--save",
+        "",
+        "--port",
+        "7002",
+    ]
+
+
+def test_module_args_with_spaces_and_quotes_survive_the_servers_split():
+    discovered = dict(DISCOVERED, SEARCH="/opt/my modules/libsearch.so")
+    plan = plan_for(
+        [],
+        {"VALKEY_MODULES": "search", "SEARCH_MODULE_ARGS": '--log-level notice --name "a b" \'c"d\' ""'},
+        discovered=discovered,
+    )
+    (element,) = plan.argv[1:]
+    assert split_loadmodule(element) == [
+        "/opt/my modules/libsearch.so",
+        "--log-level",
+        "notice",
+        "--name",
+        "a b",
+        'c"d',
+        "",
+    ]
+
+
+@pytest.mark.parametrize(
+    "value, keys",
+    [
+        ("none", []),
+        ("", []),
+        ("  NONE ", []),
+        ("search,json", ["SEARCH", "JSON"]),
+        ("Search  bloom", ["SEARCH", "BLOOM"]),
+        ("bf", ["BLOOM"]),  # the module's own name works too
+        ("libvalkey_ldap.so", ["LDAP"]),
+    ],
+)
+def test_valkey_modules_selects(value, keys):
+    assert [m.key for m in plan_for([], {"VALKEY_MODULES": value}).modules] == keys
+
+
+def test_unknown_module_suggests_close_match():
+    with pytest.raises(UsageError, match=r"^VALKEY_MODULES: unknown module 'serch' .*did you mean SEARCH\?"):
+        plan_for([], {"VALKEY_MODULES": "serch"})
+    with pytest.raises(UsageError, match=r"^VALKEY_DISABLE_MODULES: unknown module 'jsn'.*JSON"):
+        plan_for([], {"VALKEY_DISABLE_MODULES": "jsn"})
+
+
+def test_requested_module_missing_from_directory_is_an_error():
+    with pytest.raises(UsageError, match="VALKEY_MODULES: module SEARCH is not in /usr/lib/valkey"):
+        plan_for([], {"VALKEY_MODULES": "search"}, discovered={"JSON": "/usr/lib/valkey/libjson.so"})
+
+
+def test_disable_and_args_for_a_disabled_module_warn():
+    plan = plan_for([], {"VALKEY_DISABLE_MODULES": "SEARCH ldap", "SEARCH_MODULE_ARGS": "--reader-threads 2"})
+    assert [m.key for m in plan.modules] == ["BLOOM", "JSON"]
+    assert "SEARCH_MODULE_ARGS ignored: module SEARCH is disabled" in plan.warnings
+
+
+def test_args_for_an_absent_module_warn():
+    plan = plan_for([], {"FOO_MODULE_ARGS": "x"})
+    assert "FOO_MODULE_ARGS ignored: module FOO is not loaded" in plan.warnings
+
+
+def test_config_wins_whatever_the_path(tmp_path):
+    conf = tmp_path / "v.conf"
+    conf.write_text("loadmodule /elsewhere/libsearch.so --reader-threads 1\n")
+    plan = plan_for([str(conf)], {"SEARCH_MODULE_ARGS": "--reader-threads 8"})
+    loads = [a for a in plan.argv if "libsearch" in a]
+    assert loads == []  # not loaded a second time from the command line
+    search = [m for m in plan.modules if m.key == "SEARCH"]
+    assert len(search) == 1 and search[0].args == ["--reader-threads", "1"]
+    assert search[0].source == f"{conf}:1"
+    assert any(w.startswith("SEARCH_MODULE_ARGS ignored: SEARCH is loaded by") for w in plan.warnings)
+
+
+def test_command_line_loadmodule_counts_as_config():
+    plan = plan_for(["--loadmodule", "/x/libjson.so"])
+    assert plan.argv.count("--loadmodule") == 1
+    assert not any(a.startswith("--loadmodule /usr/lib/valkey/libjson.so") for a in plan.argv)
+
+
+@pytest.mark.parametrize(
+    "value, expected, warned",
+    [
+        ("--use-coordinator", ["--use-coordinator"], False),
+        ("--use-coordinator yes", ["--use-coordinator"], True),
+        ("--use-coordinator TRUE --reader-threads 2", ["--use-coordinator", "--reader-threads", "2"], True),
+        ("--reader-threads 2 --use-coordinator no", ["--reader-threads", "2"], True),
+    ],
+)
+def test_valueless_flag_normalised(value, expected, warned):
+    # auto outside cluster mode neither adds nor removes the flag: only normalisation acts.
+    plan = plan_for([], {"VALKEY_MODULES": "search", "SEARCH_MODULE_ARGS": value})
+    assert plan.modules[0].args == expected
+    assert split_loadmodule(plan.argv[1])[1:] == expected
+    assert any("--use-coordinator" in w for w in plan.warnings) == warned
+
+
+@pytest.mark.parametrize(
+    "mode, cluster, on",
+    [("auto", True, True), ("auto", False, False), ("yes", False, True), ("no", True, False)],
+)
+def test_coordinator(mode, cluster, on):
+    command = ["--cluster-enabled", "yes"] if cluster else []
+    plan = plan_for(command, {"VALKEY_MODULES": "search", "VALKEY_SEARCH_COORDINATOR": mode})
+    assert plan.coordinator is on
+    assert plan.cluster_enabled is cluster
+    assert split_loadmodule(plan.argv[1])[1:] == (["--use-coordinator"] if on else [])
+
+
+def test_coordinator_no_removes_the_flag_with_a_warning():
+    plan = plan_for([], {"SEARCH_MODULE_ARGS": "--use-coordinator", "VALKEY_SEARCH_COORDINATOR": "no"})
+    search = next(m for m in plan.modules if m.key == "SEARCH")
+    assert search.args == []
+    assert any("removed by VALKEY_SEARCH_COORDINATOR=no" in w for w in plan.warnings)
+
+
+def test_coordinator_cannot_be_added_to_a_config_loaded_search(tmp_path):
+    conf = tmp_path / "v.conf"
+    conf.write_text("cluster-enabled yes\nloadmodule /x/libsearch.so\n")
+    plan = plan_for([str(conf)])
+    assert plan.coordinator is False
+    assert any("cross-shard search stays off" in w for w in plan.warnings)
+
+
+def test_cluster_mode_from_extra_flags_turns_coordinator_on():
+    plan = plan_for([], {"VALKEY_MODULES": "search", "VALKEY_EXTRA_FLAGS": "--cluster-enabled yes"})
+    assert plan.coordinator and "--use-coordinator" in plan.argv[1]
+
+
+@pytest.mark.parametrize("command", [["valkey-cli", "--version"], ["sh", "-c", "echo hi"]])
+def test_other_commands_run_unchanged(command):
+    plan = plan_for(command, {"VALKEY_EXTRA_FLAGS": "--port 1", "SEARCH_MODULE_ARGS": "x"})
+    assert plan.argv == command and plan.modules == [] and not plan.server
+
+
+@pytest.mark.parametrize(
+    "command, argv, server",
+    [
+        ([], ["valkey-server"], True),
+        (["--port", "1"], ["valkey-server", "--port", "1"], True),
+        (["my.conf", "--port", "1"], ["valkey-server", "my.conf", "--port", "1"], True),
+        (["/usr/local/bin/valkey-server", "-v"], ["/usr/local/bin/valkey-server", "-v"], True),
+        (["valkey-cli", "ping"], ["valkey-cli", "ping"], False),
+        (["valkey-server-x"], ["valkey-server-x"], False),
+    ],
+)
+def test_command_normalisation(command, argv, server):
+    assert normalise_command(command) == (argv, server)
+
+
+def test_version_passes_through_without_modules():
+    plan = plan_for(["valkey-server", "--version"])
+    assert plan.argv == ["valkey-server", "--version"]
+
+
+def test_cpu_without_avx2_refuses_search_with_the_way_out():
+    with pytest.raises(UsageError, match=r"module SEARCH .* lacks: avx2 fma; set VALKEY_DISABLE_MODULES=SEARCH"):
+        plan_for([], machine="x86_64", cpu_flags=frozenset({"sse4_2"}))
+    plan = plan_for([], {"VALKEY_DISABLE_MODULES": "search"}, machine="x86_64", cpu_flags=frozenset({"sse4_2"}))
+    assert "SEARCH" not in [m.key for m in plan.modules]
+    assert plan_for([], machine="aarch64", cpu_flags=frozenset()).modules  # no x86 needs on arm64
+
+
+def test_root_hands_the_data_dir_to_valkey(tmp_path):
+    conf = tmp_path / "v.conf"
+    conf.write_text(f"dir {tmp_path}/data\n")
+    plan = plan_for([str(conf)], identity=(0, (999, 999)))
+    assert plan.run_as == (999, 999) and plan.data_dir == f"{tmp_path}/data"
+    assert plan_for([], cwd="/data", identity=(1000, None)).run_as is None
+
+
+def test_config_loading_a_module_twice_is_an_error(tmp_path):
+    (tmp_path / "mods.conf").write_text("loadmodule /usr/lib/valkey/libjson.so\n")
+    conf = tmp_path / "v.conf"
+    conf.write_text(f"include {tmp_path}/mods.conf\nloadmodule /opt/other/libjson.so\n")
+    with pytest.raises(UsageError, match=rf"^{conf}:2: module JSON is already loaded by {tmp_path}/mods.conf:1"):
+        plan_for([str(conf)])

@@ -1,0 +1,83 @@
+"""The tokenizer mirrors the server's config-line splitting (sdssplitargs)."""
+
+import random
+
+import pytest
+
+from valkey_bundle.tokens import QuoteError, join_config_args, quote_config_arg, split_config_args
+
+
+@pytest.mark.parametrize(
+    "text, tokens",
+    [
+        ("", []),
+        ("   \t ", []),
+        ("a b  c", ["a", "b", "c"]),
+        ('--save ""', ["--save", ""]),
+        ("'single quoted' x", ["single quoted", "x"]),
+        (r'"a\"b" "c\\d"', ['a"b', "c\\d"]),
+        (r'"\n\r\t\b\a"', ["\n\r\t\b\a"]),
+        (r'"\x41\x7a"', ["Az"]),
+        (r'"\x4"', ["x4"]),  # not two hex digits: a plain escaped x
+        (r"'it\'s'", ["it's"]),
+        (r"'a\nb'", ["a\\nb"]),  # single quotes keep backslashes except before '
+        ('ab"cd ef"', ["abcd ef"]),  # a quote may open mid-token
+        ("back\\slash", ["back\\slash"]),  # outside quotes a backslash is literal
+        ('"\\xc3\\xa9"', ["é"]),  # escaped UTF-8 bytes decode to the character
+        ('"\\xff"', ["\udcff"]),  # a lone byte stays a surrogate escape
+        ("né 😀", ["né", "😀"]),
+        ("a\vb", ["a\vb"]),  # \v ends no bare token (only space, \t, \r, \n do)
+    ],
+)
+def test_split(text, tokens):
+    assert split_config_args(text) == tokens
+
+
+@pytest.mark.parametrize("text", ['"abc', "'abc", '"a"b', "'a'b", '"a\\"', "x 'y"])
+def test_split_rejects_bad_quotes(text):
+    with pytest.raises(QuoteError):
+        split_config_args(text)
+
+
+@pytest.mark.parametrize(
+    "token, quoted",
+    [("plain", "plain"), ("", '""'), ("a b", '"a b"'), ('q"', '"q\\""'), ("\x01", '"\\x01"'), ("é", "é")],
+)
+def test_quote(token, quoted):
+    assert quote_config_arg(token) == quoted
+
+
+ALPHABET = [
+    "a",
+    "Z",
+    "0",
+    " ",
+    "  ",
+    "\t",
+    '"',
+    "'",
+    "\\",
+    "\\x41",
+    "x",
+    "é",
+    "😀",
+    "-",
+    "=",
+    "#",
+    "\n",
+    "\x01",
+    "\udcff",
+]
+
+
+def random_token(rng):
+    return "".join(rng.choice(ALPHABET) for _ in range(rng.randrange(0, 8)))
+
+
+def test_round_trip_random_tokens():
+    rng = random.Random(20261129)
+    for _ in range(5000):
+        tokens = [random_token(rng) for _ in range(rng.randrange(0, 6))]
+        assert split_config_args(join_config_args(tokens)) == tokens
+        always = " ".join(quote_config_arg(t, always=True) for t in tokens)
+        assert split_config_args(always) == tokens
