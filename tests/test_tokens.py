@@ -22,6 +22,8 @@ from valkey_bundle.tokens import QuoteError, join_config_args, quote_config_arg,
         (r"'it\'s'", ["it's"]),
         (r"'a\nb'", ["a\\nb"]),  # single quotes keep backslashes except before '
         ('ab"cd ef"', ["abcd ef"]),  # a quote may open mid-token
+        ("\"a\"b'c'd \"\"e", ["abcd", "e"]),  # and close mid-token (Valkey 9)
+        ("a\udcffb \"\udcff\" '\udcff'", ["ab", "", ""]),  # a raw 0xff byte is lost
         ("back\\slash", ["back\\slash"]),  # outside quotes a backslash is literal
         ('"\\xc3\\xa9"', ["é"]),  # escaped UTF-8 bytes decode to the character
         ('"\\xff"', ["\udcff"]),  # a lone byte stays a surrogate escape
@@ -33,7 +35,7 @@ def test_split(text, tokens):
     assert split_config_args(text) == tokens
 
 
-@pytest.mark.parametrize("text", ['"abc', "'abc", '"a"b', "'a'b", '"a\\"', "x 'y"])
+@pytest.mark.parametrize("text", ['"abc', "'abc", '"a\\"', "x 'y", 'a"b', "a'b'c'"])
 def test_split_rejects_bad_quotes(text):
     with pytest.raises(QuoteError):
         split_config_args(text)
@@ -41,7 +43,15 @@ def test_split_rejects_bad_quotes(text):
 
 @pytest.mark.parametrize(
     "token, quoted",
-    [("plain", "plain"), ("", '""'), ("a b", '"a b"'), ('q"', '"q\\""'), ("\x01", '"\\x01"'), ("é", "é")],
+    [
+        ("plain", "plain"),
+        ("", '""'),
+        ("a b", '"a b"'),
+        ('q"', '"q\\""'),
+        ("\x01", '"\\x01"'),
+        ("é", "é"),
+        ("\udcff", '"\\xff"'),
+    ],
 )
 def test_quote(token, quoted):
     assert quote_config_arg(token) == quoted

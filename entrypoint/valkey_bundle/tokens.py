@@ -2,7 +2,11 @@
 
 The server splits every config line (and every ``--name value`` command-line
 element, which it appends to its config text) with ``sdssplitargs``.  We mirror
-it byte for byte so that what we generate is read back as the same tokens.
+the Valkey 9 rules so that what we generate is read back as the same tokens:
+quoted and bare text mix within one token (``"a"b'c'`` is ``abc``; older
+servers refused text glued to a closing quote, and the quoting we write never
+does that), and a raw 0xff byte is dropped (the server stores each byte in a
+signed char and takes -1 for "no character"), so we always write it escaped.
 
 Bytes that are not valid UTF-8 travel as surrogate escapes (as ``os.environ``
 and ``os.fsdecode`` carry them), so ``"\\xff"`` splits to ``"\\udcff"``.
@@ -12,6 +16,7 @@ and ``os.fsdecode`` carry them), so ``"\\xff"`` splits to ``"\\udcff"``.
 _SKIP = " \t\n\v\f\r"
 _TOKEN_END = " \n\r\t"
 _HEX = "0123456789abcdefABCDEF"
+_DROPPED = "\udcff"  # a raw 0xff byte: the server loses it
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "a": "\a"}
 _QUOTE_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\a": "\\a", "\b": "\\b"}
 # A token made only of these needs no quotes (anything else is quoted).
@@ -19,7 +24,7 @@ _BARE_UNSAFE = set(_SKIP) | {'"', "'", "\\"}
 
 
 class QuoteError(ValueError):
-    """The text has unbalanced quotes, or a closing quote glued to more text."""
+    """The text has unbalanced quotes."""
 
 
 def split_config_args(text):
@@ -41,28 +46,23 @@ def split_config_args(text):
                     i += 3
                 elif c == "\\" and i + 1 < n:
                     i += 1
-                    current.append(_ESCAPES.get(text[i], text[i]))
+                    if text[i] != _DROPPED:
+                        current.append(_ESCAPES.get(text[i], text[i]))
                 elif c == '"':
-                    if i + 1 < n and text[i + 1] not in _SKIP:
-                        raise QuoteError("closing quote must be followed by a space")
-                    i += 1
-                    break
+                    in_double = False
                 elif not c:
                     raise QuoteError("unbalanced quotes")
-                else:
+                elif c != _DROPPED:
                     current.append(c)
             elif in_single:
                 if c == "\\" and i + 1 < n and text[i + 1] == "'":
                     i += 1
                     current.append("'")
                 elif c == "'":
-                    if i + 1 < n and text[i + 1] not in _SKIP:
-                        raise QuoteError("closing quote must be followed by a space")
-                    i += 1
-                    break
+                    in_single = False
                 elif not c:
                     raise QuoteError("unbalanced quotes")
-                else:
+                elif c != _DROPPED:
                     current.append(c)
             elif not c or c in _TOKEN_END:
                 break
@@ -70,7 +70,7 @@ def split_config_args(text):
                 in_double = True
             elif c == "'":
                 in_single = True
-            else:
+            elif c != _DROPPED:
                 current.append(c)
             i += 1
         token = "".join(current)
@@ -87,7 +87,7 @@ def _byte_char(value):
 
 def quote_config_arg(token, always=False):
     """Return ``token`` written so that split_config_args reads it back unchanged."""
-    if not always and token and not any(c in _BARE_UNSAFE or c < " " or c == "\x7f" for c in token):
+    if not always and token and not any(c in _BARE_UNSAFE or c < " " or c == "\x7f" or "\udc80" <= c <= "\udcff" for c in token):
         return token
     out = ['"']
     for c in token:
