@@ -1,0 +1,76 @@
+"""bundle-healthcheck startup|liveness|readiness: exit 0 when the server is in that state.
+
+liveness   the process answers: PONG, or LOADING / MASTERDOWN / NOAUTH (busy, not dead)
+startup    PONG: the data set is loaded
+readiness  PONG, and in cluster mode cluster_state:ok
+"""
+
+import os
+import sys
+
+from .resp import Connection, ReplyError, authenticate
+
+PROG = "bundle-healthcheck"
+ALIVE_ERRORS = ("LOADING", "MASTERDOWN", "NOAUTH")
+
+
+def read_password(environ):
+    path = environ.get("VALKEY_PASSWORD_FILE")
+    if path:
+        try:
+            with open(path, encoding="utf-8") as f:
+                return f.read().strip("\r\n")
+        except OSError:
+            return None
+    return environ.get("VALKEY_PASSWORD") or None
+
+
+def check(mode, host, port, password):
+    """Return (healthy, one-line reason)."""
+    try:
+        with Connection(host, port) as conn:
+            auth_error = authenticate(conn, password)
+            pong = conn.call("PING")
+            if isinstance(pong, ReplyError):
+                word = str(pong).split(" ", 1)[0]
+                if auth_error and word != "NOAUTH":
+                    return False, f"AUTH failed: {auth_error}"
+                if mode == "liveness" and word in ALIVE_ERRORS:
+                    return True, f"alive ({pong})"
+                return False, str(pong)
+            if mode != "readiness":
+                return True, pong
+            info = conn.call("INFO", "cluster")
+            if isinstance(info, str) and "cluster_enabled:1" in info:
+                state = conn.call("CLUSTER", "INFO")
+                if not (isinstance(state, str) and "cluster_state:ok" in state):
+                    return False, "cluster_state is not ok"
+                return True, "PONG, cluster_state:ok"
+            return True, pong
+    except OSError as exc:
+        return False, f"cannot reach {host}:{port}: {exc}"
+
+
+def main(argv, environ=None):
+    environ = os.environ if environ is None else environ
+    usage = f"usage: {PROG} startup|liveness|readiness [--host HOST] [--port PORT]"
+    if not argv or argv[0] not in ("startup", "liveness", "readiness"):
+        print(usage, file=sys.stderr)
+        return 2
+    mode, host, port = argv[0], "127.0.0.1", 6379
+    rest = argv[1:]
+    try:
+        while rest:
+            flag, value, rest = rest[0], rest[1], rest[2:]
+            if flag == "--host":
+                host = value
+            elif flag == "--port":
+                port = int(value)
+            else:
+                raise ValueError(flag)
+    except (IndexError, ValueError):
+        print(usage, file=sys.stderr)
+        return 2
+    healthy, reason = check(mode, host, port, read_password(environ))
+    print(f"{mode}: {'ok' if healthy else 'failing'}: {reason}")
+    return 0 if healthy else 1

@@ -1,0 +1,59 @@
+"""A minimal RESP2 client: enough for health checks and cluster bootstrap (stdlib only)."""
+
+import socket
+
+
+class ReplyError(Exception):
+    """An error reply (``-ERR ...``) from the server."""
+
+
+class Connection:
+    def __init__(self, host, port, timeout=3.0):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.file = self.sock.makefile("rb")
+
+    def close(self):
+        self.file.close()
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def call(self, *args):
+        """Send one command; return its reply (an error reply is returned, not raised)."""
+        parts = [b"*%d\r\n" % len(args)]
+        for arg in args:
+            data = arg if isinstance(arg, bytes) else str(arg).encode()
+            parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+        self.sock.sendall(b"".join(parts))
+        return self._read()
+
+    def _read(self):
+        line = self.file.readline()
+        if not line.endswith(b"\r\n"):
+            raise ConnectionError("connection closed by the server")
+        kind, rest = line[:1], line[1:-2]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            return ReplyError(rest.decode(errors="replace"))
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            size = int(rest)
+            return None if size < 0 else self.file.read(size + 2)[:-2].decode(errors="replace")
+        if kind == b"*":
+            size = int(rest)
+            return None if size < 0 else [self._read() for _ in range(size)]
+        raise ConnectionError(f"unexpected reply from the server: {line[:40]!r}")
+
+
+def authenticate(conn, password):
+    """AUTH when a password is set; returns None or the error reply."""
+    if not password:
+        return None
+    reply = conn.call("AUTH", password)
+    return reply if isinstance(reply, ReplyError) else None
