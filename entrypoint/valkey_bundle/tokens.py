@@ -87,7 +87,7 @@ def _byte_char(value):
 
 def quote_config_arg(token, always=False):
     """Return ``token`` written so that split_config_args reads it back unchanged."""
-    if not always and token and not any(c in _BARE_UNSAFE or c < " " or c == "\x7f" or "\udc80" <= c <= "\udcff" for c in token):
+    if not always and token and not any(_needs_quotes(c) for c in token):
         return token
     out = ['"']
     for c in token:
@@ -102,6 +102,10 @@ def quote_config_arg(token, always=False):
             out.append(c)
     out.append('"')
     return "".join(out)
+
+
+def _needs_quotes(c):
+    return c in _BARE_UNSAFE or c < " " or c == "\x7f" or "\udc80" <= c <= "\udcff"
 
 
 def join_config_args(tokens):
