@@ -2,6 +2,7 @@
 
 import pytest
 from support.fuzz_cases import MODULE_FILES, random_case, seeded
+
 from valkey_bundle.errors import UsageError
 from valkey_bundle.main import build_plan
 from valkey_bundle.server_config import command_line_options

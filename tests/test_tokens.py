@@ -22,7 +22,7 @@ from valkey_bundle.tokens import QuoteError, join_config_args, quote_config_arg,
         (r"'it\'s'", ["it's"]),
         (r"'a\nb'", ["a\\nb"]),  # single quotes keep backslashes except before '
         ('ab"cd ef"', ["abcd ef"]),  # a quote may open mid-token
-        ("\"a\"b'c'd \"\"e", ["abcd", "e"]),  # and close mid-token (Valkey 9)
+        ('"a"b\'c\'d ""e', ["abcd", "e"]),  # and close mid-token (Valkey 9)
         ("a\udcffb \"\udcff\" '\udcff'", ["ab", "", ""]),  # a raw 0xff byte is lost
         ("back\\slash", ["back\\slash"]),  # outside quotes a backslash is literal
         ('"\\xc3\\xa9"', ["é"]),  # escaped UTF-8 bytes decode to the character
