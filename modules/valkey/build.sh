@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Build and install Valkey from an unpacked, verified source tree.
+#   modules/valkey/build.sh SRC_DIR PREFIX
+# Result: PREFIX/bin/valkey-server, valkey-cli, valkey-benchmark, ... and
+# PREFIX/include/valkeymodule.h (which `make install` does not install).
+# JOBS caps parallelism (default: nproc). Needs gcc, make, pkg-config, libc6-dev
+# and libssl-dev. Used by the Dockerfile and by the native test bed alike.
+set -euo pipefail
+
+prog=modules/valkey/build.sh
+if [ "$#" -ne 2 ]; then
+    echo "usage: $prog SRC_DIR PREFIX" >&2
+    exit 2
+fi
+src=$1 prefix=$2
+
+if [ ! -f "$src/src/valkeymodule.h" ] || [ ! -f "$src/Makefile" ]; then
+    echo "$prog: $src does not look like a Valkey source tree (no Makefile or src/valkeymodule.h)" >&2
+    exit 2
+fi
+for tool in make cc pkg-config; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "$prog: '$tool' not found; install gcc g++ make libc6-dev libssl-dev pkg-config" >&2
+        exit 1
+    fi
+done
+
+jobs=${JOBS:-$(nproc)}
+mkdir -p -- "$prefix"
+prefix=$(cd -- "$prefix" && pwd)   # make install runs in src/: needs an absolute path
+
+# jemalloc's page size is fixed at build time: 4K pages on x86, 64K on arm64 and
+# others (a 64K build also runs on 4K-page kernels, not the other way round).
+if [ -z "${JEMALLOC_CONFIGURE_OPTS:-}" ]; then
+    case $(uname -m) in
+        x86_64 | i?86) JEMALLOC_CONFIGURE_OPTS='--with-lg-page=12 --with-lg-hugepage=21' ;;
+        *) JEMALLOC_CONFIGURE_OPTS='--with-lg-page=16 --with-lg-hugepage=21' ;;
+    esac
+fi
+
+# src/mkreleasehdr.sh records `git diff -- ../src ../deps | wc -l` as the "dirty" flag.
+# Outside a git repository that becomes `git diff --no-index` between the two
+# directories: a large number that changes as objects appear, so `make install`
+# relinks everything and --version reports a dirty build. A release tarball has no
+# git metadata: show git an empty repository over the tree (as if git were absent).
+if [ ! -e "$src/.git" ] && command -v git >/dev/null 2>&1; then
+    no_git=$(mktemp -d)
+    trap 'rm -rf -- "$no_git"' EXIT
+    git init --quiet --bare "$no_git"
+    GIT_WORK_TREE=$(cd -- "$src" && pwd)
+    export GIT_DIR="$no_git" GIT_WORK_TREE
+fi
+
+# The same settings for both make calls: Valkey rebuilds from scratch when they change.
+settings=(BUILD_TLS=yes USE_SYSTEMD=no "JEMALLOC_CONFIGURE_OPTS=$JEMALLOC_CONFIGURE_OPTS")
+
+make -C "$src" "${settings[@]}" -j"$jobs"
+make -C "$src" "${settings[@]}" install PREFIX="$prefix"
+install -D -m 0644 "$src/src/valkeymodule.h" "$prefix/include/valkeymodule.h"
