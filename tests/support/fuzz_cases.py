@@ -9,8 +9,37 @@ MODULE_FILES = {
     "LDAP": "libvalkey_ldap.so",
 }
 PIECES = [
-    "a", "Z", "9", "-", "--", "=", ",", " ", "  ", "\t", '"', "'", "\\", '\\"', "\\'", "\\x41", "\\xff", "\\n",
-    "é", "😀", "#", "*", "search", "json", "bf", "bloom", "ldap", "none", "yes", "no", "--use-coordinator",
+    "a",
+    "Z",
+    "9",
+    "-",
+    "--",
+    "=",
+    ",",
+    " ",
+    "  ",
+    "\t",
+    '"',
+    "'",
+    "\\",
+    '\\"',
+    "\\'",
+    "\\x41",
+    "\\xff",
+    "\\n",
+    "é",
+    "😀",
+    "#",
+    "*",
+    "search",
+    "json",
+    "bf",
+    "bloom",
+    "ldap",
+    "none",
+    "yes",
+    "no",
+    "--use-coordinator",
 ]
 CONTROL = ["\n", "\r", "\x00", "\x1b", "\x7f"]
 
@@ -47,7 +76,8 @@ def random_case(rng, modules_dir, conf_dir, server_safe=False):
     keys = list(MODULE_FILES)
     if rng.random() < 0.3:
         chosen = rng.sample(keys + ([] if server_safe else ["serch", "xx"]), rng.randrange(0, 3))
-        environ["VALKEY_MODULES"] = rng.choice([",", " ", ", "]).join(k.lower() if rng.random() < 0.5 else k for k in chosen)
+        names = [k.lower() if rng.random() < 0.5 else k for k in chosen]
+        environ["VALKEY_MODULES"] = rng.choice([",", " ", ", "]).join(names)
     if rng.random() < 0.2:
         environ["VALKEY_DISABLE_MODULES"] = rng.choice(keys + ([] if server_safe else ["nope"]))
     for key in keys:
