@@ -5,7 +5,7 @@ import pytest
 from valkey_bundle.command import normalise_command
 from valkey_bundle.errors import UsageError
 from valkey_bundle.module_files import ModuleFacts, parse_env_file
-from valkey_bundle.plan import final_server_args, make_plan
+from valkey_bundle.plan import closest, final_server_args, make_plan
 from valkey_bundle.server_config import read_server_config
 from valkey_bundle.settings import read_bundle_env
 from valkey_bundle.tokens import split_config_args
@@ -242,3 +242,11 @@ def test_config_loading_a_module_twice_is_an_error(tmp_path):
     conf.write_text(f"include {tmp_path}/mods.conf\nloadmodule /opt/other/libjson.so\n")
     with pytest.raises(UsageError, match=rf"^{conf}:2: module JSON is already loaded by {tmp_path}/mods.conf:1"):
         plan_for([str(conf)])
+
+
+@pytest.mark.parametrize(
+    "typo, suggestion",
+    [("SERCH", "SEARCH"), ("JSN", "JSON"), ("BLOM", "BLOOM"), ("LDAPP", "LDAP"), ("REDIS", None), ("X", None)],
+)
+def test_did_you_mean(typo, suggestion):
+    assert closest(typo, sorted(DISCOVERED)) == suggestion

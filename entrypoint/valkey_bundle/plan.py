@@ -70,15 +70,33 @@ def resolve_names(entries, known, aliases):
     for name, variable in entries:
         key = aliases.get(name.lower()) or module_key(name)
         if key not in known:
-            import difflib  # error path only
-
             choices = sorted(known)
-            close = difflib.get_close_matches(key, choices, n=1)
-            hint = f"; did you mean {close[0]}?" if close else ""
+            close = closest(key, choices)
+            hint = f"; did you mean {close}?" if close else ""
             raise UsageError(f"{variable}: unknown module {name!r} (known: {', '.join(choices) or 'none'}){hint}")
         if key not in keys:
             keys.append(key)
     return keys
+
+
+def closest(word, choices):
+    """The choice within a few typos of ``word`` (difflib is not in python3-minimal)."""
+    best, best_distance = None, max(1, len(word) // 3) + 1
+    for choice in choices:
+        distance = edit_distance(word, choice)
+        if distance < best_distance:
+            best, best_distance = choice, distance
+    return best
+
+
+def edit_distance(a, b):
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
 
 
 def normalise_valueless(tokens, flags, variable, warnings):
