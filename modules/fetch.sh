@@ -70,7 +70,10 @@ fi
 
 commit=$SOURCE_COMMIT
 if [ "$commit" = unknown ]; then commit=''; fi
+# A git source is pinned by commit; one whose commit is still unknown is recognised
+# by its repository URL, so it is never downloaded as if it were a tarball.
 is_git=no
+case "$SOURCE_URL" in *.git) is_git=yes ;; esac
 [ -n "$SOURCE_COMMIT" ] && is_git=yes
 
 # 2. Already in the cache and still matching the pin.
