@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Build valkey-ldap from an unpacked, verified source tree.
+#   modules/ldap/build.sh SRC_DIR OUT_DIR
+# Result: OUT_DIR/libvalkey_ldap.so, debug info stripped.
+#
+# Built with exactly Rust RUST_TOOLCHAIN (module.env): with Rust >= 1.88 the module
+# segfaults in tokio when it connects to an LDAP server. With rustup the toolchain is
+# selected (and installed if missing); without rustup, `rustc --version` must match.
+# Upstream's Cargo.lock is used (--locked). JOBS caps the parallelism (default:
+# nproc). Needs cargo/rustc (or rustup), pkg-config, libssl-dev, clang and
+# libclang-dev, and access to crates.io (or a filled CARGO_HOME).
+set -euo pipefail
+
+prog=modules/ldap/build.sh
+if [ "$#" -ne 2 ]; then
+    echo "usage: $prog SRC_DIR OUT_DIR" >&2
+    exit 2
+fi
+src=$1 out=$2
+here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=module.env
+. "$here/module.env"
+
+if [ ! -f "$src/Cargo.toml" ] || ! grep -q '^name = "valkey-ldap"' "$src/Cargo.toml"; then
+    echo "$prog: $src does not look like a valkey-ldap source tree" >&2
+    exit 2
+fi
+if [ ! -f "$src/Cargo.lock" ]; then
+    echo "$prog: $src has no Cargo.lock (upstream commits one): refusing a floating build" >&2
+    exit 1
+fi
+for tool in pkg-config clang strip; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "$prog: '$tool' not found; install pkg-config libssl-dev clang libclang-dev binutils" >&2
+        exit 1
+    fi
+done
+
+cargo=(cargo)
+if command -v rustup >/dev/null 2>&1; then
+    if ! rustup run "$RUST_TOOLCHAIN" rustc --version >/dev/null 2>&1; then
+        rustup toolchain install --profile minimal "$RUST_TOOLCHAIN"
+    fi
+    cargo=(cargo "+$RUST_TOOLCHAIN")
+    rustc_version=$(rustup run "$RUST_TOOLCHAIN" rustc --version)
+elif command -v cargo >/dev/null 2>&1 && command -v rustc >/dev/null 2>&1; then
+    rustc_version=$(rustc --version)
+else
+    echo "$prog: neither rustup nor cargo+rustc found; install rustup (then Rust $RUST_TOOLCHAIN is installed by this script)" >&2
+    exit 1
+fi
+read -r _ rustc_release _ <<<"$rustc_version"
+if [ "$rustc_release" != "$RUST_TOOLCHAIN" ]; then
+    echo "$prog: valkey-ldap needs Rust $RUST_TOOLCHAIN exactly (>= 1.88 builds a module that segfaults), found $rustc_version" >&2
+    exit 1
+fi
+
+jobs=${JOBS:-$(nproc)}
+(cd "$src" && "${cargo[@]}" build --release --locked --jobs "$jobs")
+
+target=${CARGO_TARGET_DIR:-$src/target}
+mkdir -p -- "$out"
+install -m 0755 "$target/release/$MODULE_FILE" "$out/$MODULE_FILE"
+strip --strip-debug "$out/$MODULE_FILE"
+echo "$prog: built $out/$MODULE_FILE (valkey-ldap $VERSION, $rustc_version)"
