@@ -1,0 +1,1 @@
+"""Tier 3: container tests (see conftest.py)."""

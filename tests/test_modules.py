@@ -1,0 +1,346 @@
+"""modules/ is the single source of truth: its pins parse and are well-formed, every
+component has a recipe that the Dockerfile runs, and what the Dockerfile, build.sh and
+the test fixtures say about versions and file names agrees with it."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MODULES_DIR = ROOT / "modules"
+DOCKERFILE = ROOT / "Dockerfile"
+COMPONENTS = ["valkey", "search", "json", "bloom", "ldap"]
+MODULE_COMPONENTS = COMPONENTS[1:]
+
+COMMON_FIELDS = ["VERSION", "SOURCE_URL", "SOURCE_STRIP", "PIN_VERIFIED", "LICENSE"]
+MODULE_FIELDS = [
+    "MODULE_FILE",
+    "MODULE_NAME",
+    "MODULE_VALUELESS_FLAGS",
+    "MODULE_COORDINATOR_FLAG",
+    "MODULE_CPU_FEATURES_X86_64",
+    "MODULE_CPU_FEATURES_AARCH64",
+]
+# NAME=value or NAME="value"; no $, backticks, backslashes or quotes inside values.
+LINE = re.compile(r'^([A-Z][A-Z0-9_]*)=(?:"([^"$`\\]*)"|([^"$`\\\s]*))$')
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+HEX40 = re.compile(r"^[0-9a-f]{40}$")
+
+
+def parse_env(path: Path) -> dict[str, str]:
+    values = {}
+    for number, raw in enumerate(path.read_text().splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = LINE.match(line)
+        assert match, f'{path}:{number}: not NAME=value or NAME="value": {raw!r}'
+        name = match.group(1)
+        assert name not in values, f"{path}:{number}: {name} set twice"
+        values[name] = match.group(2) if match.group(2) is not None else match.group(3)
+    return values
+
+
+def env(component: str) -> dict[str, str]:
+    return parse_env(MODULES_DIR / component / "module.env")
+
+
+def dockerfile_stages() -> dict[str, str]:
+    """Stage name -> the stage's text."""
+    stages: dict[str, str] = {}
+    name = None
+    for line in DOCKERFILE.read_text().splitlines():
+        match = re.match(r"^FROM\s+\S+\s+AS\s+(\S+)\s*$", line, re.IGNORECASE)
+        if match:
+            name = match.group(1)
+            stages[name] = ""
+        elif name:
+            stages[name] += line + "\n"
+    return stages
+
+
+def run(*args: str) -> str:
+    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+
+
+def test_components_are_exactly_the_directories_with_a_module_env():
+    found = sorted(p.parent.name for p in MODULES_DIR.glob("*/module.env"))
+    assert found == sorted(COMPONENTS)
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
+def test_module_env_parses_like_the_shell_does(component):
+    path = MODULES_DIR / component / "module.env"
+    values = parse_env(path)
+    script = '. "$1"; for n in "${@:2}"; do printf "%s=%s\\0" "$n" "${!n}"; done'
+    out = subprocess.run(
+        ["bash", "-c", script, "bash", str(path), *values], capture_output=True, text=True, check=True
+    ).stdout
+    shell = dict(item.split("=", 1) for item in out.split("\0") if item)
+    assert shell == values
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
+def test_required_fields(component):
+    values = env(component)
+    for field in COMMON_FIELDS:
+        assert values.get(field), f"{component}: {field} is missing or empty"
+    assert "SOURCE_SHA256" in values or "SOURCE_COMMIT" in values, f"{component}: no SOURCE_SHA256/SOURCE_COMMIT"
+    assert values["PIN_VERIFIED"] in ("yes", "no")
+    assert values["SOURCE_STRIP"].isdigit()
+    assert values["SOURCE_URL"].startswith("https://")
+    if component in MODULE_COMPONENTS:
+        for field in MODULE_FIELDS:
+            assert field in values, f"{component}: {field} is missing"
+        assert values["MODULE_FILE"].endswith(".so")
+        assert values["MODULE_NAME"]
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
+def test_pins_are_well_formed(component):
+    values = env(component)
+    sha = values.get("SOURCE_SHA256", "")
+    commit = values.get("SOURCE_COMMIT", "")
+    if "SOURCE_SHA256" in values and "SOURCE_COMMIT" not in values:
+        assert HEX64.match(sha), f"{component}: SOURCE_SHA256 must be 64 lower-case hex digits: {sha!r}"
+    if sha:
+        assert HEX64.match(sha), f"{component}: SOURCE_SHA256 {sha!r}"
+    if "SOURCE_COMMIT" in values:
+        if commit:
+            assert HEX40.match(commit), f"{component}: SOURCE_COMMIT must be 40 hex digits: {commit!r}"
+        else:
+            assert values["PIN_VERIFIED"] == "no", f"{component}: an empty SOURCE_COMMIT must be PIN_VERIFIED=no"
+        assert values["SOURCE_URL"].endswith(".git"), f"{component}: a git source's URL ends in .git"
+    if values["PIN_VERIFIED"] == "yes":
+        assert sha or commit, f"{component}: PIN_VERIFIED=yes without a pin"
+
+
+def test_default_versions():
+    assert env("valkey")["VERSION"].startswith("9.0.")
+    search = tuple(int(x) for x in env("search")["VERSION"].split("."))
+    valkey = tuple(int(x) for x in env("valkey")["VERSION"].split("."))
+    if search >= (1, 1, 0):
+        assert valkey >= (9, 0, 1), "valkey-search 1.1+ needs Valkey 9.0.1 or newer"
+
+
+def test_runtime_facts():
+    files = [env(c)["MODULE_FILE"] for c in MODULE_COMPONENTS]
+    names = [env(c)["MODULE_NAME"] for c in MODULE_COMPONENTS]
+    assert len(set(files)) == len(files) and len(set(names)) == len(names)
+    search = env("search")
+    assert search["MODULE_COORDINATOR_FLAG"] == "--use-coordinator"
+    assert "--use-coordinator" in search["MODULE_VALUELESS_FLAGS"].split()
+    assert {"avx2", "fma"} <= set(search["MODULE_CPU_FEATURES_X86_64"].split())
+    for component in MODULE_COMPONENTS:
+        values = env(component)
+        for flag in values["MODULE_VALUELESS_FLAGS"].split():
+            assert flag.startswith("--"), f"{component}: {flag}"
+        if component != "search":
+            assert not values["MODULE_COORDINATOR_FLAG"]
+        for feature in values["MODULE_CPU_FEATURES_X86_64"].split() + values["MODULE_CPU_FEATURES_AARCH64"].split():
+            assert re.fullmatch(r"[a-z0-9_]+", feature), f"{component}: {feature!r} is no /proc/cpuinfo flag"
+
+
+def test_rust_toolchains_pinned():
+    assert env("ldap")["RUST_TOOLCHAIN"] == "1.87.0", "valkey-ldap segfaults when built with Rust >= 1.88"
+    assert re.fullmatch(r"\d+\.\d+\.\d+", env("bloom")["RUST_TOOLCHAIN"])
+    lock = env("bloom")["LOCKFILE"]
+    if (MODULES_DIR / "bloom" / "Cargo.lock").exists():
+        assert lock == "pinned", "modules/bloom/Cargo.lock exists: set LOCKFILE=pinned"
+    else:
+        assert lock == "floating", "no modules/bloom/Cargo.lock: the build floats, say so (LOCKFILE=floating)"
+
+
+def test_fixture_modules_match_the_real_ones():
+    from support import testbed
+
+    for key, (file_name, module_name) in testbed.FIXTURE_MODULES.items():
+        values = env(key.lower())
+        assert (values["MODULE_FILE"], values["MODULE_NAME"]) == (file_name, module_name)
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
+def test_recipe_exists_and_the_dockerfile_runs_it(component):
+    recipe = MODULES_DIR / component / "build.sh"
+    assert recipe.is_file() and recipe.stat().st_mode & 0o111, f"{recipe} missing or not executable"
+    stages = dockerfile_stages()
+    assert component in stages, f"no Dockerfile stage named {component}"
+    stage = stages[component]
+    assert f"modules/{component}/build.sh " in stage, f"stage {component} does not run its recipe"
+    assert f"modules/fetch.sh {component} " in stage, f"stage {component} does not fetch through modules/fetch.sh"
+    assert "modules/unpack.sh " in stage, f"stage {component} does not unpack through modules/unpack.sh"
+    assert f"COPY modules/sources/README.md modules/sources/{component}* " in stage
+    assert "--mount=type=cache" in stage
+
+
+def test_modules_stage_collects_every_module_stage():
+    stage = dockerfile_stages()["modules"]
+    for component in MODULE_COMPONENTS:
+        assert f"COPY --from={component} /out/*.so /" in stage
+
+
+def test_dockerfile_swappable_parts_and_runtime():
+    text = DOCKERFILE.read_text()
+    assert re.search(r"^ARG BASE_IMAGE=debian:trixie-slim$", text, re.M)
+    assert re.search(r"^ARG MODULES_FROM=modules$", text, re.M)
+    assert re.search(r"^ARG VALKEY_FROM=valkey$", text, re.M)
+    assert "FROM ${MODULES_FROM} AS modules-selected" in text
+    assert "FROM ${VALKEY_FROM} AS valkey-selected" in text
+    assert "# syntax=" not in text and "<<" not in text and "--link" not in text, "the daemon's frontend is old"
+    runtime = dockerfile_stages()["runtime"]
+    assert "\nVOLUME" not in "\n" + runtime
+    assert 'ENTRYPOINT ["bundle-docker-entrypoint"]' in runtime
+    assert 'CMD ["valkey-server"]' in runtime
+    assert "EXPOSE 6379 16379 26673" in runtime
+    for component in COMPONENTS:
+        line = f"COPY modules/{component}/module.env /usr/local/lib/valkey-bundle/modules/{component}/module.env"
+        assert line in runtime
+
+
+def test_dockerfile_label_defaults_follow_module_env():
+    text = DOCKERFILE.read_text()
+    for component in COMPONENTS:
+        version = env(component)["VERSION"]
+        assert re.search(rf"^ARG {component.upper()}_VERSION={re.escape(version)}$", text, re.M), (
+            f"Dockerfile: ARG {component.upper()}_VERSION must default to {version} (modules/{component}/module.env)"
+        )
+    assert re.search(rf"^ARG IMAGE_VERSION={re.escape(env('valkey')['VERSION'])}$", text, re.M)
+
+
+def test_tags_follow_the_scheme():
+    version = env("valkey")["VERSION"]
+    major, minor, _patch = version.split(".")
+    expected = [version, f"{major}.{minor}", major, "latest", f"{major}.{minor}-coordinator"]
+    assert run("./build.sh", "tags").split() == expected
+
+
+def test_build_sh_platforms_and_versions():
+    assert run("./build.sh", "platforms").strip() == "linux/amd64,linux/arm64"
+    table = run("./build.sh", "versions").splitlines()
+    assert table[0].split()[:2] == ["COMPONENT", "VERSION"]
+    rows = {line.split()[0]: line.split() for line in table[1:]}
+    assert sorted(rows) == sorted(COMPONENTS)
+    for component in COMPONENTS:
+        values = env(component)
+        row = rows[component]
+        assert row[1] == values["VERSION"] and row[2] == values["SOURCE_URL"]
+        assert row[-1] == values["PIN_VERIFIED"]
+        pin = values.get("SOURCE_SHA256") or values.get("SOURCE_COMMIT") or "(unknown)"
+        assert row[3] == pin
+
+
+def test_build_sh_help_lists_every_command():
+    out = run("./build.sh", "help")
+    for command in ("build", "push", "tags", "platforms", "versions", "fetch", "lint", "test", "--platform"):
+        assert re.search(rf"^\s+{re.escape(command)}\b", out, re.M), f"help does not list {command}"
+
+
+def shell_scripts() -> list[Path]:
+    """Every shell script in the repository: *.sh, and files with a sh/bash shebang
+    (.ci/run ...), as ./build.sh lint finds them."""
+    skip = {ROOT / ".git", MODULES_DIR / "sources", MODULES_DIR / "prebuilt"}
+    found = []
+    for path in sorted(ROOT.rglob("*")):
+        if any(part in ("__pycache__", "node_modules", ".venv") for part in path.parts):
+            continue
+        if any(path == s or s in path.parents for s in skip) or not path.is_file():
+            continue
+        if path.suffix == ".sh":
+            found.append(path)
+            continue
+        with open(path, "rb") as f:
+            first = f.readline(80)
+        if re.match(rb"#!\S*(/|\s)(env\s+)?(ba)?sh(\s|$)", first):
+            found.append(path)
+    return found
+
+
+def test_scripts_parse():
+    for script in shell_scripts():
+        result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True, check=False)
+        assert result.returncode == 0, f"{script}: {result.stderr}"
+        head = script.read_text().splitlines()[:25]
+        assert head[0].startswith("#!"), f"{script}: no shebang"
+    for script in [ROOT / "build.sh", *MODULES_DIR.glob("*/build.sh")]:
+        head = script.read_text().splitlines()[:25]
+        assert "set -euo pipefail" in head, f"{script}: no set -euo pipefail"
+
+
+def test_scripts_pass_shellcheck():
+    if shutil.which("shellcheck") is None:
+        pytest.skip("shellcheck is not installed (apt-get install shellcheck); ./build.sh lint requires it")
+    scripts = [str(p.relative_to(ROOT)) for p in shell_scripts()]
+    result = subprocess.run(["shellcheck", "-x", *scripts], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_shell_script_discovery_finds_the_known_ones():
+    scripts = {p.relative_to(ROOT).as_posix() for p in shell_scripts()}
+    assert {"build.sh", "modules/fetch.sh", "modules/unpack.sh"} <= scripts
+    assert {f"modules/{c}/build.sh" for c in COMPONENTS} <= scripts
+
+
+def fake_path(tmp_path: Path, docker_script: str | None) -> str:
+    """A PATH with the tools build.sh needs, and a stand-in docker (or none)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("bash", "env", "dirname", "sed", "grep", "tr", "cat", "head", "find", "sort", "mkdir", "uname"):
+        target = shutil.which(tool)
+        assert target, tool
+        (bin_dir / tool).symlink_to(target)
+    if docker_script is not None:
+        docker = bin_dir / "docker"
+        docker.write_text("#!/bin/bash\n" + docker_script)
+        docker.chmod(0o755)
+    return str(bin_dir)
+
+
+def build_sh(path: str, *args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", str(ROOT / "build.sh"), *args],
+        cwd=ROOT,
+        env={"PATH": path, "HOME": str(ROOT), **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def one_error_line(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("build.sh: error: "), lines[0]
+    return lines[0]
+
+
+def test_build_sh_without_docker(tmp_path):
+    line = one_error_line(build_sh(fake_path(tmp_path, None), "build"))
+    assert "docker not found" in line and "install" in line
+
+
+def test_build_sh_without_engine(tmp_path):
+    line = one_error_line(build_sh(fake_path(tmp_path, "exit 1\n"), "build"))
+    assert "Docker engine" in line
+
+
+def test_build_sh_without_buildx(tmp_path):
+    script = 'case $1 in info) exit 0 ;; buildx) echo "unknown command: buildx" >&2; exit 1 ;; esac\nexit 1\n'
+    line = one_error_line(build_sh(fake_path(tmp_path, script), "build"))
+    assert "buildx" in line and "install" in line
+
+
+def test_build_sh_push_needs_a_registry_name(tmp_path):
+    path = fake_path(tmp_path, "exit 0\n")
+    line = one_error_line(build_sh(path, "push", IMAGE="valkey-bundle"))
+    assert "ghcr.io/OWNER/valkey-bundle" in line
+
+
+def test_build_sh_unknown_command(tmp_path):
+    line = one_error_line(build_sh(fake_path(tmp_path, None), "frobnicate"))
+    assert "frobnicate" in line and "help" in line
