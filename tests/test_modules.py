@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from valkey_bundle.module_files import parse_env_file
+
 ROOT = Path(__file__).resolve().parent.parent
 MODULES_DIR = ROOT / "modules"
 DOCKERFILE = ROOT / "Dockerfile"
@@ -75,8 +77,10 @@ def test_components_are_exactly_the_directories_with_a_module_env():
 
 @pytest.mark.parametrize("component", COMPONENTS)
 def test_module_env_parses_like_the_shell_does(component):
+    """The entrypoint's parser (what the image reads at start) agrees with `.` in bash."""
     path = MODULES_DIR / component / "module.env"
-    values = parse_env(path)
+    values = parse_env_file(path.read_text())
+    assert values == parse_env(path)  # and the file keeps to the strict format
     script = '. "$1"; for n in "${@:2}"; do printf "%s=%s\\0" "$n" "${!n}"; done'
     out = subprocess.run(
         ["bash", "-c", script, "bash", str(path), *values], capture_output=True, text=True, check=True

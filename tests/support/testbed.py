@@ -23,12 +23,15 @@ import random
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+if str(REPO_ROOT / "entrypoint") not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT / "entrypoint"))  # the module.env parser the image uses
 MODULES_DIR = REPO_ROOT / "modules"
 FIXTURE_SOURCE = REPO_ROOT / "tests" / "fixtures" / "fixture_module.c"
 
@@ -51,18 +54,10 @@ def cache_dir() -> Path:
 
 
 def module_env(component: str) -> dict[str, str]:
-    """The NAME=value pairs of modules/<component>/module.env."""
-    values = {}
-    for line in (MODULES_DIR / component / "module.env").read_text().splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        name, sep, value = line.partition("=")
-        if sep:
-            if len(value) >= 2 and value[0] == value[-1] == '"':
-                value = value[1:-1]
-            values[name.strip()] = value
-    return values
+    """The NAME=value pairs of modules/<component>/module.env, read as the entrypoint reads them."""
+    from valkey_bundle.module_files import parse_env_file
+
+    return parse_env_file((MODULES_DIR / component / "module.env").read_text())
 
 
 def _sha256_file(path: Path) -> str:
