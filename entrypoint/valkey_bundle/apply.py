@@ -1,4 +1,5 @@
-"""Carry out a plan: fix ownership, drop privileges, exec.  The only step with side effects."""
+"""Carry out a plan: fix ownership, refresh nodes.conf, drop privileges, write the password
+include, start the cluster bootstrap helper, exec.  The only step with side effects."""
 
 import os
 
@@ -46,24 +47,48 @@ def check_writable(path):
         )
 
 
+def server_environment():
+    """The server's environment: without VALKEY_PASSWORD (it has it from the include)."""
+    if "VALKEY_PASSWORD" not in os.environ:
+        return os.environ
+    return {k: v for k, v in os.environ.items() if k != "VALKEY_PASSWORD"}
+
+
 def run(plan):
     """Exec the planned command; returns an exit status only when exec fails."""
+    program = find_program(plan.argv[0])
+    cluster = plan.cluster
     if plan.server:
+        if plan.run_as and plan.data_dir:
+            hand_over_directory(plan.data_dir, *plan.run_as)
+        if cluster and cluster.refresh_peers:
+            from .nodes_conf import refresh_file
+
+            refresh_file(cluster.nodes_conf)  # before dropping root: the file keeps its owner
         if plan.run_as:
-            uid, gid = plan.run_as
-            if plan.data_dir:
-                hand_over_directory(plan.data_dir, uid, gid)
-            drop_privileges(uid, gid)
+            drop_privileges(*plan.run_as)
         else:
             check_writable(plan.data_dir)
         old = os.umask(0o077)
         if old != 0o022:
             os.umask(old)  # keep a umask someone chose on purpose
-    program = find_program(plan.argv[0])
+        if plan.password:
+            from .errors import print_error
+            from .secret import include_text, write_private_file
+
+            try:
+                write_private_file(plan.password.include, include_text(plan.password.password))
+            except OSError as exc:
+                print_error(f"{plan.password.password.variable}: cannot write {plan.password.include}: {exc}")
+                return 1
+        if cluster and cluster.creator is not False and program is not None:
+            from .bootstrap import start_helper
+
+            start_helper(cluster, plan.password.password if plan.password else None)
     try:
         if program is None:
             raise FileNotFoundError
-        os.execv(program, plan.argv)
+        os.execve(program, plan.argv, server_environment() if plan.server else os.environ)
     except FileNotFoundError:
         from .errors import print_error
 

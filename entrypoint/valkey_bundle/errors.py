@@ -17,3 +17,8 @@ def warn(message):
 
 def print_error(message):
     print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+
+
+def info(message):
+    """Progress the operator may want in the container log (not a problem)."""
+    print(f"{PROG}: {message}", file=sys.stderr, flush=True)

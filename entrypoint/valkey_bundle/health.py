@@ -15,14 +15,14 @@ ALIVE_ERRORS = ("LOADING", "MASTERDOWN", "NOAUTH")
 
 
 def read_password(environ):
-    path = environ.get("VALKEY_PASSWORD_FILE")
-    if path:
-        try:
-            with open(path, encoding="utf-8") as f:
-                return f.read().strip("\r\n")
-        except OSError:
-            return None
-    return environ.get("VALKEY_PASSWORD") or None
+    """The password the entrypoint gave the server (same rules), or None."""
+    from .secret import read_password as read
+
+    try:
+        password = read(environ)
+    except ValueError:
+        return None
+    return password.value if password else None
 
 
 def check(mode, host, port, password):

@@ -29,6 +29,18 @@ def valkey_account():
     return entry.pw_uid, entry.pw_gid
 
 
+def gather_runtime(environ):
+    """Where a private runtime file can go: $TMPDIR, /tmp, /dev/shm (a read-only root still has that)."""
+    from .password_plan import Runtime
+
+    candidates = []
+    for directory in (environ.get("TMPDIR", ""), "/tmp", "/dev/shm"):
+        if directory and directory not in [d for d, _ in candidates]:
+            usable = os.path.isdir(directory) and os.access(directory, os.W_OK | os.X_OK)
+            candidates.append((directory, usable))
+    return Runtime(os.getpid(), os.geteuid(), candidates)
+
+
 def build_plan(argv, environ):
     from .module_files import discover_modules, read_module_facts
     from .plan import final_server_args, make_plan
@@ -39,6 +51,13 @@ def build_plan(argv, environ):
     args, server_mode = normalise_command(argv)
     if not server_mode or (len(args) > 1 and args[1] in INFO_ARGS):
         return env, make_plan(args, server_mode, env, {}, {}, None)
+    if "VALKEY_PASSWORD" in environ or "VALKEY_PASSWORD_FILE" in environ:
+        from .secret import read_password
+
+        try:
+            env.password = read_password(environ)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     discovered, warnings = discover_modules(env.modules_dir)
     facts = read_module_facts()
     config = read_server_config(final_server_args(args, env), os.getcwd())
@@ -46,7 +65,8 @@ def build_plan(argv, environ):
     needs_cpu = any(f.cpu_features.get(machine) for f in facts.values())
     cpu_flags = read_cpu_flags() if needs_cpu else None
     identity = (os.geteuid(), valkey_account() if os.geteuid() == 0 else None)
-    plan = make_plan(args, server_mode, env, discovered, facts, config, machine, cpu_flags, identity)
+    runtime = gather_runtime(environ) if env.password else None
+    plan = make_plan(args, server_mode, env, discovered, facts, config, machine, cpu_flags, identity, runtime)
     plan.warnings[:0] = warnings
     return env, plan
 

@@ -25,11 +25,13 @@ class PlannedModule:
 class Plan:
     __slots__ = (
         "argv",
+        "cluster",
         "cluster_enabled",
         "coordinator",
         "data_dir",
         "modules",
         "notes",
+        "password",
         "run_as",
         "server",
         "warnings",
@@ -42,7 +44,9 @@ class Plan:
         self.data_dir = None  # the server's working directory, to hand to run_as
         self.modules = []
         self.cluster_enabled = False
+        self.cluster = None  # cluster_plan.ClusterPlan in cluster mode
         self.coordinator = False
+        self.password = None  # PasswordPlan when VALKEY_PASSWORD(_FILE) is set
         self.warnings = []
         self.notes = []  # explanations for debug output
 
@@ -55,6 +59,8 @@ class Plan:
             "coordinator": self.coordinator,
             "run_as": list(self.run_as) if self.run_as else None,
             "data_dir": self.data_dir,
+            "cluster": self.cluster.as_dict() if self.cluster else None,
+            "password": self.password.as_dict() if self.password else None,
             "warnings": self.warnings,
         }
 
@@ -124,13 +130,16 @@ def final_server_args(args, env):
     return [*args[1:], *env.extra_flags]
 
 
-def make_plan(args, server_mode, env, discovered, facts, config, machine=None, cpu_flags=None, identity=None):
+def make_plan(
+    args, server_mode, env, discovered, facts, config, machine=None, cpu_flags=None, identity=None, runtime=None
+):
     """Build the plan from the normalised command and what was read before.
 
     ``args``: normalised argv; ``env``: BundleEnv; ``discovered``: {key: path};
     ``facts``: {key: ModuleFacts}; ``config``: ServerConfig read from the final
     server args (None outside server mode); ``machine``/``cpu_flags``: this CPU;
-    ``identity``: (effective uid, (uid, gid) of the valkey account or None).
+    ``identity``: (effective uid, (uid, gid) of the valkey account or None);
+    ``runtime``: password_plan.Runtime (needed when a password is set).
     """
     if not server_mode:
         plan = Plan(list(args), server=False)
@@ -200,9 +209,49 @@ def make_plan(args, server_mode, env, discovered, facts, config, machine=None, c
     _plan_user(plan, identity, config.cwd)
     config_file, rest = split_server_args(final_server_args(args, env))
     generated = [loadmodule_arg(m.path, m.args) for m in plan.modules if m.source == "env"]
+    if cluster_vars_set(env) or (plan.cluster_enabled and env.announce_ip):
+        from .cluster_plan import plan_cluster
+
+        generated += plan_cluster(plan, env, config)
+    if env.password:
+        from .password_plan import plan_password
+
+        generated += plan_password(plan, env.password, config, runtime, identity)
+    else:
+        _warn_open_access(plan, config)
     head = [args[0]] + ([config_file] if config_file is not None else [])
     plan.argv = head + generated + rest
     return plan
+
+
+def cluster_vars_set(env):
+    """Whether any VALKEY_CLUSTER_* variable asks for something (POD_IP alone is any pod's)."""
+    return bool(
+        env.cluster_nodes
+        or env.cluster_replicas is not None
+        or env.bootstrap
+        or env.announce_hostname
+        or (env.announce_ip and env.announce_ip[1] != "POD_IP")
+    )
+
+
+def _warn_open_access(plan, config):
+    """No password: say so when clients from other hosts can (or, in a cluster, must) connect."""
+    if any(name in config.settings for name in ("requirepass", "aclfile", "user")):
+        return
+    addresses = [a.lstrip("-") for a in config.settings.get("bind", (["*", "-::*"], None))[0]]
+    if addresses and all(a.startswith("127.") or a in ("::1", "localhost") for a in addresses):
+        return
+    if (config.value("protected-mode") or "yes").lower() == "no":
+        plan.warnings.append(
+            "no password and protected-mode is off: anyone who reaches this server can use it; "
+            "set VALKEY_PASSWORD_FILE (or VALKEY_PASSWORD)"
+        )
+    elif plan.cluster_enabled:
+        plan.warnings.append(
+            "cluster mode without a password: protected-mode refuses clients from other hosts, and turning it "
+            "off leaves the server open to anyone who reaches it; set VALKEY_PASSWORD_FILE (or VALKEY_PASSWORD)"
+        )
 
 
 def _plan_user(plan, identity, data_dir):

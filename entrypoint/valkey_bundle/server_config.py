@@ -27,7 +27,7 @@ class LoadedModule:
 
 
 class ServerConfig:
-    __slots__ = ("config_file", "cwd", "files", "modules", "settings")
+    __slots__ = ("config_file", "cwd", "files", "late", "modules", "settings")
 
     def __init__(self, config_file, cwd):
         self.config_file = config_file
@@ -35,6 +35,9 @@ class ServerConfig:
         self.modules = []  # LoadedModule, in load order
         self.settings = {}  # directive -> (args, origin); the last one wins
         self.cwd = cwd  # the working directory once every `dir` was applied
+        # Directives last set by the command line (its options, or files it includes):
+        # they come after anything the entrypoint generates, so they win over it.
+        self.late = set()
 
     def value(self, name, default=None):
         args = self.settings.get(name)
@@ -94,6 +97,7 @@ def read_server_config(args, cwd):
     if config_file is not None:
         reader.read_file(config_file, None, "config file")
     text = command_line_options(options, config_file is not None)
+    reader.late = True
     reader.apply_text(text, "the command line", numbered=False)
     return config
 
@@ -102,6 +106,7 @@ class _Reader:
     def __init__(self, config):
         self.config = config
         self.stack = []  # files being read, to stop include cycles
+        self.late = False  # reading the command line (after the generated args)
 
     def read_file(self, path, origin, what):
         full = os.path.normpath(os.path.join(self.config.cwd, path))
@@ -150,6 +155,8 @@ class _Reader:
                 if name == "dir" and len(tokens) == 2:
                     config.cwd = os.path.normpath(os.path.join(config.cwd, tokens[1]))
                 config.settings[name] = (tokens[1:], origin)
+                if self.late:
+                    config.late.add(name)
 
 
 def has_wildcards(pattern):

@@ -12,6 +12,12 @@ SECRET_WORDS = ("pass", "secret", "token", "auth", "credential")
 
 class BundleEnv:
     __slots__ = (
+        "announce_hostname",
+        "announce_ip",
+        "bootstrap",
+        "bootstrap_timeout",
+        "cluster_nodes",
+        "cluster_replicas",
         "coordinator",
         "debug",
         "disabled",
@@ -20,6 +26,7 @@ class BundleEnv:
         "module_args",
         "modules",
         "modules_dir",
+        "password",
     )
 
     def __init__(self):
@@ -31,6 +38,13 @@ class BundleEnv:
         self.extra_flags = []
         self.dry_run = False
         self.debug = False
+        self.cluster_nodes = None  # None: unset; otherwise [(host, port)] in the order given
+        self.cluster_replicas = None  # None: unset (0)
+        self.bootstrap = None  # None: unset (auto); otherwise "auto", "yes" or "no"
+        self.bootstrap_timeout = 600.0
+        self.announce_ip = None  # (ip, variable it came from) or None
+        self.announce_hostname = None
+        self.password = None  # secret.Password or None; read in server mode only
 
 
 def check_text(name, value):
@@ -85,6 +99,12 @@ def read_bundle_env(environ):
         # Quoted escapes can still make a newline, and the server takes a
         # `--name ...` element raw: refuse it rather than inject a directive.
         check_text("VALKEY_EXTRA_FLAGS", token)
+    if any(name.startswith("VALKEY_CLUSTER_") for name in environ):
+        from .cluster_settings import read_cluster_env
+
+        read_cluster_env(env, environ)
+    elif environ.get("POD_IP"):
+        env.announce_ip = (environ["POD_IP"].strip(), "POD_IP")  # checked when cluster mode uses it
     env.dry_run = _switch("VALKEY_BUNDLE_DRY_RUN", environ.get("VALKEY_BUNDLE_DRY_RUN", ""))
     env.debug = _switch("VALKEY_BUNDLE_DEBUG", environ.get("VALKEY_BUNDLE_DEBUG", "")) or (
         environ.get("DEBUG", "").strip().lower() in _TRUE
