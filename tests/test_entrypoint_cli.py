@@ -48,6 +48,7 @@ def test_dry_run_prints_the_plan_as_json(tmp_path):
         "valkey-server",
         f"--loadmodule {mods}/libjson.so",
         f"--loadmodule {mods}/libsearch.so --reader-threads 2",
+        "--protected-mode no",
     ]
     assert [m["key"] for m in plan["modules"]] == ["JSON", "SEARCH"]
 
@@ -97,7 +98,7 @@ def test_unreadable_config_and_bad_line(tmp_path):
 
 def test_missing_modules_dir_warns_and_starts_without_modules(tmp_path):
     plan, stderr = dry_run(tmp_path, VALKEY_MODULES_DIR=str(tmp_path / "nope"))
-    assert plan["argv"] == ["valkey-server"]
+    assert plan["argv"] == ["valkey-server", "--protected-mode no"]
     assert "warning: modules directory" in stderr
 
 

@@ -48,7 +48,8 @@ def split_loadmodule(element):
 
 def test_all_discovered_modules_one_argv_element_each_in_order():
     plan = plan_for([])
-    assert plan.argv == ["valkey-server"] + [f"--loadmodule {DISCOVERED[k]}" for k in sorted(DISCOVERED)]
+    modules = [f"--loadmodule {DISCOVERED[k]}" for k in sorted(DISCOVERED)]
+    assert plan.argv == ["valkey-server", *modules, "--protected-mode no"]
     assert [m.source for m in plan.modules] == ["env"] * 4
 
 
@@ -59,7 +60,12 @@ def test_generated_args_sit_after_config_file_before_user_args_then_extra_flags(
         [str(conf), "--port", "7001"],
         {"VALKEY_MODULES": "json", "JSON_MODULE_ARGS": "", "VALKEY_EXTRA_FLAGS": '--save "" --port 7002'},
     )
-    assert plan.argv == ["valkey-server", str(conf), "--loadmodule /usr/lib/valkey/libjson.so"] + [
+    assert plan.argv == [
+        "valkey-server",
+        str(conf),
+        "--loadmodule /usr/lib/valkey/libjson.so",
+        "--protected-mode no",
+    ] + [
         "--port",
         "7001",
         "--save",
@@ -76,7 +82,7 @@ def test_module_args_with_spaces_and_quotes_survive_the_servers_split():
         {"VALKEY_MODULES": "search", "SEARCH_MODULE_ARGS": '--log-level notice --name "a b" \'c"d\' ""'},
         discovered=discovered,
     )
-    (element,) = plan.argv[1:]
+    element = plan.argv[1]
     assert split_loadmodule(element) == [
         "/opt/my modules/libsearch.so",
         "--log-level",
@@ -250,3 +256,12 @@ def test_config_loading_a_module_twice_is_an_error(tmp_path):
 )
 def test_did_you_mean(typo, suggestion):
     assert closest(typo, sorted(DISCOVERED)) == suggestion
+
+
+def test_protected_mode_off_unless_the_config_or_command_sets_it(tmp_path):
+    assert "--protected-mode no" in plan_for([]).argv
+    conf = tmp_path / "v.conf"
+    conf.write_text("protected-mode yes\n")
+    assert "--protected-mode no" not in plan_for([str(conf)]).argv
+    assert "--protected-mode no" not in plan_for(["--protected-mode", "yes"]).argv
+    assert "--protected-mode no" not in plan_for([], {"VALKEY_EXTRA_FLAGS": "--protected-mode yes"}).argv

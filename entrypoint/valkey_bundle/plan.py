@@ -213,6 +213,12 @@ def make_plan(
         from .cluster_plan import plan_cluster
 
         generated += plan_cluster(plan, env, config)
+    if "protected-mode" not in config.settings:
+        # As in the official image: a container's port is reachable only where it is
+        # published, and with protected mode on, clients through a published port
+        # (they come from the bridge, not loopback) would all be refused.
+        generated.append("--protected-mode no")
+        plan.notes.append("protected-mode: off (not set by the config or the command)")
     if env.password:
         from .password_plan import plan_password
 
@@ -242,9 +248,9 @@ def _warn_open_access(plan, config):
     addresses = [a.lstrip("-") for a in config.settings.get("bind", (["*", "-::*"], None))[0]]
     if addresses and all(a.startswith("127.") or a in ("::1", "localhost") for a in addresses):
         return
-    if (config.value("protected-mode") or "yes").lower() == "no":
+    if (config.value("protected-mode") or "no").lower() == "no":
         plan.warnings.append(
-            "no password and protected-mode is off: anyone who reaches this server can use it; "
+            "no password and protected-mode is off: anyone who reaches this server's port can use it; "
             "set VALKEY_PASSWORD_FILE (or VALKEY_PASSWORD)"
         )
     elif plan.cluster_enabled:

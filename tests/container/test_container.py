@@ -220,3 +220,16 @@ def test_bad_input_is_one_clear_error(run_bundle):
     lines = logs.splitlines()
     assert len(lines) == 1 and lines[0].startswith("bundle-docker-entrypoint: error: "), logs
     assert "VALKEY_MODULES" in lines[0] and "did you mean SEARCH?" in lines[0], logs
+
+
+def test_reachable_through_the_network_as_in_the_official_image(run_bundle):
+    """A client from another host (here: this one, through the bridge) gets PONG, not DENIED:
+    protected mode is off unless the config says otherwise, and the start says there is no password."""
+    from support import testbed
+
+    bundle = run_bundle()
+    bundle.container.reload()
+    address = next(iter(bundle.container.attrs["NetworkSettings"]["Networks"].values()))["IPAddress"]
+    reply = testbed.valkey_command(6379, "PING", host=address)
+    assert reply == "PONG", reply
+    assert "warning: no password and protected-mode is off" in bundle.logs()

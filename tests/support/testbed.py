@@ -277,14 +277,14 @@ def _read_reply(f):
     raise ConnectionError(f"unexpected reply {line!r}")
 
 
-def valkey_command(port: int, *args: str | bytes, timeout: float = 10.0):
-    """Send one command (RESP2) to 127.0.0.1:port and return the reply: bulk strings
+def valkey_command(port: int, *args: str | bytes, timeout: float = 10.0, host: str = "127.0.0.1"):
+    """Send one command (RESP2) to host:port and return the reply: bulk strings
     as bytes, arrays as lists; an error reply raises ValkeyError."""
     payload = [f"*{len(args)}\r\n".encode()]
     for arg in args:
         data = arg.encode() if isinstance(arg, str) else bytes(arg)
         payload += [f"${len(data)}\r\n".encode(), data, b"\r\n"]
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+    with socket.create_connection((host, port), timeout=timeout) as s:
         s.sendall(b"".join(payload))
         with s.makefile("rb") as f:
             reply = _read_reply(f)
