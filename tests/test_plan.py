@@ -265,3 +265,10 @@ def test_protected_mode_off_unless_the_config_or_command_sets_it(tmp_path):
     assert "--protected-mode no" not in plan_for([str(conf)]).argv
     assert "--protected-mode no" not in plan_for(["--protected-mode", "yes"]).argv
     assert "--protected-mode no" not in plan_for([], {"VALKEY_EXTRA_FLAGS": "--protected-mode yes"}).argv
+
+
+@pytest.mark.parametrize("directory", ["/", "/usr/local", "/etc", "/proc/1"])
+def test_root_never_hands_a_system_directory_over(directory):
+    plan = plan_for([], cwd=directory, identity=(0, (999, 999)))
+    assert plan.run_as == (999, 999) and plan.data_dir is None
+    assert any("not handing a system directory" in w for w in plan.warnings)

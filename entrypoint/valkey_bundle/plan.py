@@ -272,7 +272,23 @@ def _plan_user(plan, identity, data_dir):
         plan.warnings.append("started as root and there is no 'valkey' user: valkey-server runs as root")
     else:
         plan.run_as = tuple(account)
-        plan.notes.append(f"started as root: {data_dir} goes to uid {account[0]}, then the server runs as it")
+        if is_system_directory(data_dir):
+            plan.data_dir = None
+            plan.warnings.append(
+                f"the server's directory is {data_dir}: not handing a system directory to valkey; "
+                "run it in a data directory (WORKDIR /data, or `dir` in the config)"
+            )
+        else:
+            plan.notes.append(f"started as root: {data_dir} goes to uid {account[0]}, then the server runs as it")
+
+
+SYSTEM_TOP_DIRS = frozenset(["bin", "boot", "dev", "etc", "lib", "lib32", "lib64", "proc", "run", "sbin", "sys", "usr"])
+
+
+def is_system_directory(path):
+    """``/`` or a directory of the system itself: never chowned, even as asked."""
+    parts = path.strip("/").split("/")
+    return parts == [""] or parts[0] in SYSTEM_TOP_DIRS
 
 
 def _plan_coordinator(plan, env, facts):
