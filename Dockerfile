@@ -50,7 +50,7 @@ RUN apt-get update \
 ENV PATH=/usr/lib/ccache:$PATH \
     CCACHE_DIR=/root/.ccache
 WORKDIR /src
-COPY modules/fetch.sh modules/unpack.sh /src/modules/
+COPY modules/fetch.sh modules/unpack.sh modules/recipe.sh /src/modules/
 
 # ---------------------------------------------------------------------------------
 FROM build-base AS valkey

@@ -15,26 +15,16 @@
 # and libclang-dev (bindgen), and access to crates.io (or a filled CARGO_HOME).
 set -euo pipefail
 
-prog=modules/bloom/build.sh
-if [ "$#" -ne 2 ]; then
-    echo "usage: $prog SRC_DIR OUT_DIR" >&2
-    exit 2
-fi
-src=$1 out=$2
-here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=../recipe.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/../recipe.sh"
+recipe_start bloom OUT_DIR "$@"
 # shellcheck source-path=SCRIPTDIR source=module.env
 . "$here/module.env"
 
 if [ ! -f "$src/Cargo.toml" ] || ! grep -q '^name = "valkey-bloom"' "$src/Cargo.toml"; then
-    echo "$prog: $src does not look like a valkey-bloom source tree" >&2
-    exit 2
+    not_a_source_tree valkey-bloom
 fi
-for tool in clang strip; do
-    if ! command -v "$tool" >/dev/null 2>&1; then
-        echo "$prog: '$tool' not found; install clang libclang-dev binutils" >&2
-        exit 1
-    fi
-done
+need_tools "clang libclang-dev binutils" clang strip
 
 cargo=(cargo)
 if command -v rustup >/dev/null 2>&1; then

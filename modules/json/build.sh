@@ -11,34 +11,24 @@
 # Needs gcc/g++, cmake, ninja and git, and network access to github.com.
 set -euo pipefail
 
-prog=modules/json/build.sh
-if [ "$#" -ne 2 ]; then
-    echo "usage: $prog SRC_DIR OUT_DIR" >&2
-    exit 2
-fi
-src=$1 out=$2
-here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=../recipe.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/../recipe.sh"
+recipe_start json OUT_DIR "$@"
+# shellcheck source-path=SCRIPTDIR source=module.env
+. "$here/module.env"
 
 if [ -z "${SERVER_VERSION:-}" ]; then
     SERVER_VERSION=$(sed -n 's/^VERSION="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$here/../valkey/module.env")
 fi
-# shellcheck source-path=SCRIPTDIR source=module.env
-. "$here/module.env"
 if [ -z "$SERVER_VERSION" ]; then
     echo "$prog: no Valkey version: set SERVER_VERSION or VERSION in modules/valkey/module.env" >&2
     exit 2
 fi
 
 if [ ! -f "$src/CMakeLists.txt" ] || [ ! -d "$src/src" ] || ! grep -q ValkeyJSONModule "$src/CMakeLists.txt"; then
-    echo "$prog: $src does not look like a valkey-json source tree" >&2
-    exit 2
+    not_a_source_tree valkey-json
 fi
-for tool in cmake ninja git c++ strip; do
-    if ! command -v "$tool" >/dev/null 2>&1; then
-        echo "$prog: '$tool' not found; install g++ cmake ninja-build git binutils" >&2
-        exit 1
-    fi
-done
+need_tools "g++ cmake ninja-build git binutils" cmake ninja git c++ strip
 
 jobs=${JOBS:-$(nproc)}
 build=$src/build

@@ -11,30 +11,20 @@
 # libclang-dev, and access to crates.io (or a filled CARGO_HOME).
 set -euo pipefail
 
-prog=modules/ldap/build.sh
-if [ "$#" -ne 2 ]; then
-    echo "usage: $prog SRC_DIR OUT_DIR" >&2
-    exit 2
-fi
-src=$1 out=$2
-here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=../recipe.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/../recipe.sh"
+recipe_start ldap OUT_DIR "$@"
 # shellcheck source-path=SCRIPTDIR source=module.env
 . "$here/module.env"
 
 if [ ! -f "$src/Cargo.toml" ] || ! grep -q '^name = "valkey-ldap"' "$src/Cargo.toml"; then
-    echo "$prog: $src does not look like a valkey-ldap source tree" >&2
-    exit 2
+    not_a_source_tree valkey-ldap
 fi
 if [ ! -f "$src/Cargo.lock" ]; then
     echo "$prog: $src has no Cargo.lock (upstream commits one): refusing a floating build" >&2
     exit 1
 fi
-for tool in pkg-config clang strip; do
-    if ! command -v "$tool" >/dev/null 2>&1; then
-        echo "$prog: '$tool' not found; install pkg-config libssl-dev clang libclang-dev binutils" >&2
-        exit 1
-    fi
-done
+need_tools "pkg-config libssl-dev clang libclang-dev binutils" pkg-config clang strip
 
 cargo=(cargo)
 if command -v rustup >/dev/null 2>&1; then

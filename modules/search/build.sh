@@ -13,26 +13,16 @@
 # (C++ with LTO), at most nproc.
 set -euo pipefail
 
-prog=modules/search/build.sh
-if [ "$#" -ne 2 ]; then
-    echo "usage: $prog SRC_DIR OUT_DIR" >&2
-    exit 2
-fi
-src=$1 out=$2
-here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=../recipe.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/../recipe.sh"
+recipe_start search OUT_DIR "$@"
 # shellcheck source-path=SCRIPTDIR source=module.env
 . "$here/module.env"
 
 if [ ! -f "$src/CMakeLists.txt" ] || [ ! -d "$src/vmsdk" ] || [ ! -d "$src/submodules" ]; then
-    echo "$prog: $src does not look like a valkey-search source tree" >&2
-    exit 2
+    not_a_source_tree valkey-search
 fi
-for tool in cmake ninja git c++ strip; do
-    if ! command -v "$tool" >/dev/null 2>&1; then
-        echo "$prog: '$tool' not found; install g++ cmake ninja-build git libssl-dev pkg-config binutils" >&2
-        exit 1
-    fi
-done
+need_tools "g++ cmake ninja-build git libssl-dev pkg-config binutils" cmake ninja git c++ strip
 
 # One job per 2 GiB of memory available (the cgroup limit when lower), 1..nproc.
 default_jobs() {

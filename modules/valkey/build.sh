@@ -7,23 +7,15 @@
 # and libssl-dev. Used by the Dockerfile and by the native test bed alike.
 set -euo pipefail
 
-prog=modules/valkey/build.sh
-if [ "$#" -ne 2 ]; then
-    echo "usage: $prog SRC_DIR PREFIX" >&2
-    exit 2
-fi
-src=$1 prefix=$2
+# shellcheck source-path=SCRIPTDIR source=../recipe.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/../recipe.sh"
+recipe_start valkey PREFIX "$@"
+prefix=$out
 
 if [ ! -f "$src/src/valkeymodule.h" ] || [ ! -f "$src/Makefile" ]; then
-    echo "$prog: $src does not look like a Valkey source tree (no Makefile or src/valkeymodule.h)" >&2
-    exit 2
+    not_a_source_tree Valkey  # it needs the Makefile and src/valkeymodule.h
 fi
-for tool in make cc pkg-config; do
-    if ! command -v "$tool" >/dev/null 2>&1; then
-        echo "$prog: '$tool' not found; install gcc g++ make libc6-dev libssl-dev pkg-config" >&2
-        exit 1
-    fi
-done
+need_tools "gcc g++ make libc6-dev libssl-dev pkg-config" make cc pkg-config
 
 jobs=${JOBS:-$(nproc)}
 mkdir -p -- "$prefix"

@@ -9,7 +9,8 @@ between concurrent pytest processes (a file lock guards the build):
     valkey/<key>.log    the output of that build
 
 <key> is the sha256 of the source tarball's sha256 together with the sha256 of
-modules/valkey/build.sh, so a new source or a changed recipe gives a new build.
+modules/valkey/build.sh (and modules/recipe.sh), so a new source or a changed recipe gives
+a new build.
 """
 
 from __future__ import annotations
@@ -131,7 +132,7 @@ def valkey_build() -> Path:
     bin/valkey-cli, include/valkeymodule.h. Built once per (source, recipe)."""
     tarball, sha256, strip = valkey_source_tarball()
     recipe = MODULES_DIR / "valkey" / "build.sh"
-    recipe_sha = _sha256_file(recipe)
+    recipe_sha = _sha256_file(recipe) + _sha256_file(MODULES_DIR / "recipe.sh")  # and what it sources
     key = hashlib.sha256(f"{sha256}\n{recipe_sha}\n".encode()).hexdigest()
     builds = cache_dir() / "valkey"
     prefix = builds / key

@@ -1,0 +1,37 @@
+# Sourced by every modules/*/build.sh: the checks all recipes share.
+# shellcheck shell=bash
+
+# recipe_start COMPONENT OUT_WORD "$@": exactly two arguments, SRC_DIR and the output
+# directory (named OUT_WORD in the usage line); sets prog, src, out and here (the
+# component's directory, whose module.env the recipe then loads).
+recipe_start() {
+    local component=$1 out_word=$2
+    shift 2
+    prog=modules/$component/build.sh
+    if [ "$#" -ne 2 ]; then
+        echo "usage: $prog SRC_DIR $out_word" >&2
+        exit 2
+    fi
+    # shellcheck disable=SC2034  # used by the recipe that sources this file
+    src=$1 out=$2
+    # shellcheck disable=SC2034
+    here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)/$component
+}
+
+# not_a_source_tree WHAT: stop, the source directory holds something else.
+not_a_source_tree() {
+    echo "$prog: $src does not look like a $1 source tree" >&2
+    exit 2
+}
+
+# need_tools "PACKAGES" TOOL...: stop with one line naming the first missing tool.
+need_tools() {
+    local packages=$1 tool
+    shift
+    for tool in "$@"; do
+        if ! command -v "$tool" >/dev/null 2>&1; then
+            echo "$prog: '$tool' not found; install $packages" >&2
+            exit 1
+        fi
+    done
+}
