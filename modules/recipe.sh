@@ -1,5 +1,5 @@
-# Sourced by every modules/*/build.sh: the checks all recipes share.
-# shellcheck shell=bash
+#!/usr/bin/env bash
+# Sourced by every modules/*/build.sh (not run): the checks all recipes share.
 
 # recipe_start COMPONENT OUT_WORD "$@": exactly two arguments, SRC_DIR and the output
 # directory (named OUT_WORD in the usage line); sets prog, src, out and here (the
