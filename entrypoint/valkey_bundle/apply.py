@@ -81,7 +81,7 @@ def run(plan):
             except OSError as exc:
                 print_error(f"{plan.password.password.variable}: cannot write {plan.password.include}: {exc}")
                 return 1
-        if cluster and cluster.creator is not False and program is not None:
+        if cluster and program is not None and (cluster.creator is not False or (cluster.join and alone(cluster))):
             from .bootstrap import start_helper
 
             start_helper(cluster, plan.password.password if plan.password else None)
@@ -99,6 +99,23 @@ def run(plan):
 
         print_error(f"command not executable: {plan.argv[0]}")
         return 126
+
+
+def alone(cluster):
+    """Whether this node starts without cluster state: its nodes.conf is missing or lists no other
+    node (a first start, a lost volume).  A node with peers there needs no helper."""
+    try:
+        with open(cluster.nodes_conf, "rb") as f:
+            text = f.read()
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False  # the server says what is wrong with it
+    for line in text.split(b"\n"):
+        fields = line.split(b" ", 3)
+        if len(fields) == 4 and fields[0] != b"vars" and b"myself" not in fields[2].split(b","):
+            return False
+    return True
 
 
 def find_program(name):

@@ -1,23 +1,36 @@
-"""Create the cluster once, from a helper that runs next to the server as it starts.
+"""Form the cluster, or join it, from a helper that runs next to the server as it starts.
 
 The entrypoint forks the helper twice just before it execs valkey-server: the
 server keeps the entrypoint's PID and is not the helper's parent (outside a
 container the helper ends up with init; inside one, with the server as PID 1,
 it stays a zombie there until the server next reaps a child).
 
-The helper waits (backing off, logging progress) until every member answers
-PING, and creates the cluster only when every member is empty: one known node,
-no slots, no keys.  A cluster that exists is never touched; anything in between
-is logged and left alone.  It gives up at the deadline; the server keeps running.
+The creator (the first member of VALKEY_CLUSTER_NODES) waits (backing off,
+logging progress) until every member answers PING, and creates the cluster only
+when every member is empty: one known node, no slots, no keys.  A cluster that
+exists is never touched; anything in between is logged and left alone.
+
+Any member that starts without cluster state (no peers in its nodes.conf: a
+first start, or a volume that was lost) runs the helper too.  It waits to be
+added by the creator; when instead the members it reaches already form a
+cluster without it, it joins that cluster: CLUSTER MEET, forget its own
+previous incarnation (its host name under another node ID), and CLUSTER
+REPLICATE a primary with fewer replicas than VALKEY_CLUSTER_REPLICAS.  Slots
+that nobody serves any more are never taken silently: it logs which, and the
+commands that take them by hand.
+
+The helper gives up at the deadline; the server keeps running.
 """
 
 import os
 import sys
 import time
 
+from .addresses import format_node, normalise_host
 from .errors import PROG
 
 SLOTS = 16384
+CREATION_PATIENCE = 30.0  # seconds a member waits for a creation that set its epoch
 
 
 def log(message):
@@ -96,6 +109,211 @@ def classify(states):
     return "mixed"
 
 
+def in_cluster(known, slots):
+    """Whether a member that reports ``known`` nodes and ``slots`` assigned belongs to a formed cluster."""
+    return known > 1 and slots > 0
+
+
+def watch_verdict(own, peers, patient=True):
+    """What a member without cluster state does next: ``(verdict, index of the peer to join or None)``.
+
+    ``own``: (known nodes, slots assigned, keys, config epoch) of this node;
+    ``peers``: (known nodes, slots assigned) of each member that answered.
+
+    member      it knows other nodes or serves slots now: someone added it, nothing to do
+    not-empty   it holds keys: joining as a replica would drop them, leave it alone
+    join        peer ``index`` belongs to a formed cluster that this node is not in
+    creating    the same, but the creator already set this node's config epoch (the
+                first step of a creation): it is about to be added, wait for that
+    wait        nothing to join yet
+
+    ``patient=False`` turns "creating" into "join": the creation it waited for never came.
+    """
+    known, slots, keys, epoch = own
+    if known > 1 or slots:
+        return "member", None
+    if keys:
+        return "not-empty", None
+    for index, (peer_known, peer_slots) in enumerate(peers):
+        if in_cluster(peer_known, peer_slots):
+            return ("creating" if epoch and patient else "join"), index
+    return "wait", None
+
+
+class ClusterNode:
+    """One line of CLUSTER NODES."""
+
+    __slots__ = ("cport", "flags", "hostname", "id", "ip", "port", "primary", "slots")
+
+    def __init__(self, node_id, ip, port, cport, hostname, flags, primary, slots):
+        self.id, self.ip, self.port, self.cport = node_id, ip, port, cport
+        self.hostname, self.flags, self.primary, self.slots = hostname, flags, primary, slots
+
+    def name(self):
+        where = self.hostname or (format_node((self.ip, self.port)) if self.ip else "no address")
+        return f"{self.id[:8]} ({where})"
+
+
+def parse_nodes(text):
+    """CLUSTER NODES -> [ClusterNode]: ``<id> <ip:port@cport[,hostname]> <flags> <primary|-> ... <slots>``."""
+    nodes = []
+    for line in (text or "").splitlines():
+        fields = line.split(" ")
+        if len(fields) < 8:
+            continue
+        parts = fields[1].split(",")
+        address, _, cport = parts[0].partition("@")
+        ip, _, port = address.rpartition(":")
+        hostname = parts[1] if len(parts) > 1 and "=" not in parts[1] else ""
+        slots = []
+        for item in fields[8:]:
+            if not item or item.startswith("["):  # a slot on its way in or out: not owned yet
+                continue
+            first, _, last = item.partition("-")
+            slots.append((int(first), int(last or first)))
+        primary = fields[3] if fields[3] != "-" else None
+        nodes.append(
+            ClusterNode(
+                fields[0], ip, _number(port), _number(cport), hostname, frozenset(fields[2].split(",")), primary, slots
+            )
+        )
+    return nodes
+
+
+def _number(text):
+    return int(text) if text.isdigit() else 0
+
+
+def slot_text(ranges):
+    """[(0, 5460), (7, 7)] -> "0-5460, 7"."""
+    return ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in ranges)
+
+
+def uncovered(nodes):
+    """The slot ranges no node in ``nodes`` claims."""
+    covered = bytearray(SLOTS)
+    for node in nodes:
+        for first, last in node.slots:
+            covered[first : last + 1] = b"\x01" * (last - first + 1)
+    ranges, start = [], None
+    for slot in range(SLOTS + 1):
+        free = slot < SLOTS and not covered[slot]
+        if free and start is None:
+            start = slot
+        elif not free and start is not None:
+            ranges.append((start, slot - 1))
+            start = None
+    return ranges
+
+
+def previous_self(node, me, my_id):
+    """Is ``node`` (a line of another member's CLUSTER NODES) this node before it lost its state?
+
+    Same announced host name (or, without names, same announced IP and port), another node ID.
+    """
+    if node.id == my_id or node.flags & {"myself", "handshake"}:
+        return False
+    if me.hostname and node.hostname:
+        return normalise_host(node.hostname) == normalise_host(me.hostname)
+    return bool(me.announce_ip and node.ip) and node.ip == normalise_host(me.announce_ip) and node.port == me.port
+
+
+GONE = frozenset({"fail", "noaddr"})
+
+
+class Rejoin:
+    """What an empty node that met a formed cluster does, decided by plan_rejoin.
+
+    wait       [reason]: a failover is due; look again later
+    forget     [ClusterNode]: this node's previous incarnations without slots, to forget everywhere
+    lost       [(ranges, previous incarnation or None)]: slots nobody can serve; never taken silently
+    unserved   [(ranges, ClusterNode)]: slots of another primary that is gone, with no replica
+    replicate  the ClusterNode to replicate, or None (this node stays a primary without slots)
+    why        one line on the choice
+    """
+
+    __slots__ = ("forget", "lost", "replicate", "unserved", "wait", "why")
+
+    def __init__(self):
+        self.wait, self.forget, self.lost, self.unserved = [], [], [], []
+        self.replicate = None
+        self.why = ""
+
+
+def plan_rejoin(nodes, me, my_id, replicas):
+    """Decide from ``nodes`` (CLUSTER NODES of a member of the cluster) how this empty node joins it.
+
+    ``me``: cluster_plan.Identity of this node; ``my_id``: its node ID now; ``replicas``:
+    VALKEY_CLUSTER_REPLICAS.  Pure: the caller carries the decision out.
+    """
+    plan = Rejoin()
+    ghosts = {n.id for n in nodes if previous_self(n, me, my_id)}
+
+    def gone(node):
+        return node.id in ghosts or bool(node.flags & GONE)
+
+    def replicas_of(primary):
+        return [
+            n for n in nodes if n.primary == primary.id and n.id != my_id and not gone(n) and "handshake" not in n.flags
+        ]
+
+    plan.forget = [n for n in nodes if n.id in ghosts and not n.slots]
+    primaries = [n for n in nodes if "master" in n.flags and n.slots]
+    for primary in primaries:
+        if not gone(primary):
+            continue
+        heirs = replicas_of(primary)
+        if heirs:
+            plan.wait.append(
+                f"slots {slot_text(primary.slots)} of {primary.name()}, which is gone: "
+                f"waiting for its replica {heirs[0].name()} to take them over"
+            )
+        elif primary.id in ghosts:
+            plan.lost.append((primary.slots, primary))
+        else:
+            plan.unserved.append((primary.slots, primary))
+    free = uncovered(nodes)
+    if free:
+        plan.lost.append((free, None))
+    if plan.wait or plan.lost:
+        return plan
+    if replicas <= 0:
+        plan.why = "VALKEY_CLUSTER_REPLICAS is 0: this node stays a primary without slots"
+        return plan
+    # Back to the primary it replicated before, if that one still lacks a replica; else the one
+    # with the fewest replicas (first slot first, so that two nodes deciding together agree).
+    before = {n.primary for n in nodes if n.id in ghosts and n.primary}
+    wanting = [p for p in primaries if not gone(p) and len(replicas_of(p)) < replicas]
+    if not wanting:
+        plan.why = f"every primary has {replicas} replica(s) or more: this node stays a primary without slots"
+        return plan
+    target = min(wanting, key=lambda p: (p.id not in before, len(replicas_of(p)), p.slots[0][0]))
+    plan.replicate = target
+    count = len(replicas_of(target))
+    plan.why = f"{target.name()} has {count} of {replicas} replica(s)" + (
+        ", and this node replicated it before" if target.id in before else ""
+    )
+    return plan
+
+
+def lost_line(ranges, owner, where, password):
+    """One log line: slots without an owner, why, and the commands that give them to this node."""
+    slots = slot_text(ranges)
+    if owner is not None:
+        cause = f"{owner.name()}, which was this node before it lost its data, served them and no replica took over"
+    else:
+        cause = "no node in the cluster serves them"
+    cli = f"valkey-cli -h {where[0]} -p {where[1]}" + (" -a PASSWORD" if password else "")
+    spans = " ".join(f"{a} {b}" for a, b in ranges)
+    fix = f"{cli} CLUSTER ADDSLOTSRANGE {spans} && {cli} CLUSTER BUMPEPOCH"
+    if owner is not None:
+        fix += f", then CLUSTER FORGET {owner.id} on every other node"
+    return (
+        f"slots {slots} have no owner: {cause}; the keys in them are lost. This node does not take them by itself; "
+        f"to serve them again (empty) from this node: {fix}"
+    )
+
+
 # ---------------------------------------------------------------- the helper
 
 
@@ -160,6 +378,8 @@ class Bootstrap:
         self.started = time.monotonic()
         self.deadline = self.started + cluster.timeout
         self.reason = None  # why the last connection attempt failed, for the final log line
+        self.local = None  # a connection to this node's own server
+        self.open_conns = []
 
     # -- waiting
 
@@ -207,16 +427,31 @@ class Bootstrap:
             conn.close()
             self.reason = f"{host}:{port}: {error or reply}"
             return None
+        self.open_conns.append(conn)
         return conn
+
+    def ask(self, conn, *args):
+        """``conn.call(*args)``; an error reply raises GiveUp."""
+        from .resp import ReplyError
+
+        reply = conn.call(*args)
+        if isinstance(reply, ReplyError):
+            raise GiveUp(f"{' '.join(str(a) for a in args[:2])} failed: {reply}")
+        return reply
 
     # -- steps
 
     def run(self):
         try:
             self.check_this_node()
-            if self.cluster.creator is None and not self.is_first_member():
-                return 0
+            creator = self.cluster.creator
+            if creator is None:
+                creator = self.is_first_member()
+            if not creator:
+                return self.watch()
             members = self.wait_for_members()
+            if isinstance(members, Member):  # a member that already belongs to a cluster
+                return self.join(members)
             verdict, detail = self.inspect(members)
             if verdict == "formed":
                 log(f"the members already form a cluster ({detail}): nothing to do")
@@ -238,7 +473,7 @@ class Bootstrap:
             log(f"lost a connection to a member ({exc}); the server keeps running without a formed cluster")
             return 1
         finally:
-            for conn in getattr(self, "open_conns", []):
+            for conn in self.open_conns:
                 try:
                     conn.close()
                 except OSError:
@@ -247,11 +482,8 @@ class Bootstrap:
     def check_this_node(self):
         """Stop at once when this node already belongs to a cluster (a restart)."""
         host, port = self.cluster.local_host, self.cluster.port
-        conn = self.wait(f"this server on {host}:{port}", lambda: self.connect(host, port))
-        try:
-            state = parse_info(conn.call("CLUSTER", "INFO"))
-        finally:
-            conn.close()
+        self.local = self.wait(f"this server on {host}:{port}", lambda: self.connect(host, port))
+        state = parse_info(self.local.call("CLUSTER", "INFO"))
         known = int(state.get("cluster_known_nodes", "1"))
         if known > 1 or int(state.get("cluster_slots_assigned", "0")):
             log(f"this node is already in a cluster ({known} nodes known): nothing to do")
@@ -280,29 +512,53 @@ class Bootstrap:
         log(f"{host}:{port} is not this node: the first member creates the cluster")
         return False
 
+    def reach(self, member):
+        """Connect ``member`` when it is not yet; True when it is."""
+        if member.conn is None:
+            addresses = _resolve(member.host, member.port)
+            if not addresses:
+                self.reason = f"{member.host} does not resolve"
+                return False
+            member.ip = addresses[0]
+            member.conn = self.connect(member.ip, member.port)
+        return member.conn is not None
+
+    def cluster_state(self, member):
+        """(known nodes, slots assigned) of a connected member, or None (its connection is dropped)."""
+        from .resp import ReplyError
+
+        try:
+            reply = member.conn.call("CLUSTER", "INFO")
+        except OSError as exc:
+            self.reason = f"{member.name()}: {exc}"
+            member.conn.close()
+            member.conn = None
+            return None
+        if isinstance(reply, ReplyError):  # LOADING: ask again later
+            self.reason = f"{member.name()}: {reply}"
+            return None
+        state = parse_info(reply)
+        return int(state.get("cluster_known_nodes", "1")), int(state.get("cluster_slots_assigned", "0"))
+
     def wait_for_members(self):
+        """Every member connected (their IDs read), or the first member found in a formed cluster."""
         members = [Member(host, port) for host, port in self.cluster.nodes]
         waiting = {}
-        self.open_conns = []
         last_report = [None, 0.0]
+        joinable = []
 
         def all_up():
             for member in members:
                 if member.conn:
                     continue
-                addresses = _resolve(member.host, member.port)
-                if not addresses:
-                    waiting[member.name()] = "does not resolve"
-                    self.reason = f"{member.host} does not resolve"
+                if not self.reach(member):
+                    waiting[member.name()] = self.reason.split(": ", 1)[-1]
                     continue
-                member.ip = addresses[0]
-                conn = self.connect(member.ip, member.port)
-                if conn is None:
-                    waiting[member.name()] = self.reason.split(": ", 1)[1]
-                    continue
-                member.conn = conn
-                self.open_conns.append(conn)
                 waiting.pop(member.name(), None)
+                state = self.cluster_state(member)
+                if state and in_cluster(*state):
+                    joinable.append(member)  # this node is new to a cluster that exists
+                    return True
             pending = [m for m in members if not m.conn]
             if pending:
                 report = ", ".join(f"{m.name()}: {waiting.get(m.name(), '?')}" for m in pending)
@@ -315,9 +571,156 @@ class Bootstrap:
 
         log(f"this node creates the cluster: waiting for {len(members)} members to answer")
         self.wait("every member to answer PING", all_up, cap=2.0)
+        if joinable:
+            return joinable[0]
         for member in members:
             member.id = member.call("CLUSTER", "MYID")
         return members
+
+    # -- joining
+
+    def own_state(self):
+        """(known nodes, slots assigned, keys, config epoch) of this node, or None while it is loading."""
+        from .resp import ReplyError
+
+        info = self.local.call("CLUSTER", "INFO")
+        keys = self.local.call("DBSIZE")
+        if isinstance(info, ReplyError) or isinstance(keys, ReplyError):
+            self.reason = f"this server: {info if isinstance(info, ReplyError) else keys}"
+            return None
+        state = parse_info(info)
+        return (
+            int(state.get("cluster_known_nodes", "1")),
+            int(state.get("cluster_slots_assigned", "0")),
+            keys,
+            int(state.get("cluster_my_epoch", "0")),
+        )
+
+    def watch(self):
+        """Not the creator: wait to be added, or join the cluster the other members already form."""
+        members = [Member(host, port) for host, port in self.cluster.nodes]
+        first_seen = {}  # verdict -> when it was first seen
+
+        def look():
+            own = self.own_state()
+            if own is None:
+                return None
+            states, answered = [], []
+            for member in members:
+                state = self.cluster_state(member) if self.reach(member) else None
+                if state:
+                    states.append(state)
+                    answered.append(member)
+                    if in_cluster(*state):
+                        break  # one member of a formed cluster is enough to decide
+            patient = time.monotonic() - first_seen.setdefault("creating", time.monotonic()) < CREATION_PATIENCE
+            verdict, index = watch_verdict(own, states, patient)
+            if verdict != "creating":
+                first_seen.pop("creating", None)
+            if verdict == "join":
+                # Read this node again now: a creation sets its epoch before any member has slots.
+                again = self.own_state()
+                if again is None or watch_verdict(again, states, patient)[0] != "join":
+                    return None
+                return verdict, answered[index]
+            if verdict in ("member", "not-empty"):
+                return verdict, own
+            self.reason = "being added by the creator" if verdict == "creating" else "no member is in a cluster yet"
+            return None
+
+        log("waiting to be added to the cluster, or for a formed cluster to join")
+        verdict, detail = self.wait("the creator to add this node, or a formed cluster to join", look)
+        if verdict == "member":
+            log(f"another member added this node to the cluster ({detail[0]} nodes known, {detail[1]} slots): done")
+            return 0
+        if verdict == "not-empty":
+            log(
+                f"this node holds {detail[2]} keys but belongs to no cluster: left alone (as a replica it "
+                "would drop them); add it by hand (valkey-cli --cluster add-node)"
+            )
+            return 1
+        return self.join(detail)
+
+    def join(self, peer):
+        """Join the cluster ``peer`` (a connected Member) belongs to; this node is empty and alone."""
+        me = self.cluster.identity
+        my_id = self.ask(self.local, "CLUSTER", "MYID")
+        view = parse_nodes(self.ask(peer.conn, "CLUSTER", "NODES"))
+        there = next((n for n in view if "myself" in n.flags), None)
+        ghosts = [n for n in view if previous_self(n, me, my_id)]
+        before = f"; it was {', '.join(g.name() for g in ghosts)} before it lost its state" if ghosts else ""
+        log(f"this node is empty and the members form a cluster of {len(view)} nodes without it: joining it{before}")
+        ip = there.ip if there and there.ip else peer.ip
+        port = there.port if there and there.port else peer.port
+        meet = ["CLUSTER", "MEET", ip, port] + ([there.cport] if there and there.cport else [])
+        log(f"joining through {peer.name()}: {' '.join(str(a) for a in meet)}")
+        self.ask(self.local, *meet)
+        healthy = {n.id for n in view if not n.flags & {"fail", "fail?", "noaddr", "handshake"}} - {
+            g.id for g in ghosts
+        }
+        self.wait(
+            "this node to know the members of the cluster",
+            lambda: healthy <= known_ids(self.ask(self.local, "CLUSTER", "NODES")),
+        )
+        reasons = []
+
+        def decided():
+            plan = plan_rejoin(parse_nodes(self.ask(peer.conn, "CLUSTER", "NODES")), me, my_id, self.cluster.replicas)
+            if plan.wait:
+                if plan.wait != reasons:
+                    for reason in plan.wait:
+                        log(reason)
+                    reasons[:] = plan.wait
+                self.reason = plan.wait[0]
+                return None
+            return plan
+
+        plan = self.wait("a failover in the cluster", decided)
+        for ghost in plan.forget:
+            self.forget(ghost, view)
+        for ranges, owner in plan.unserved:
+            log(f"slots {slot_text(ranges)} are not served: {owner.name()} is gone and has no replica")
+        if plan.lost:
+            where = (me.announce_ip or me.hostname or self.cluster.local_host, me.port)
+            for ranges, owner in plan.lost:
+                log(lost_line(ranges, owner, where, self.password))
+            log(f"this node joined the cluster as a primary without slots after {self.elapsed()}")
+            return 1
+        if plan.replicate is None:
+            log(f"this node joined the cluster after {self.elapsed()}: {plan.why}")
+            return 0
+        target = plan.replicate
+        self.wait(
+            f"this node to know {target.name()} as a primary",
+            lambda: any(
+                n.id == target.id and "master" in n.flags for n in parse_nodes(self.ask(self.local, "CLUSTER", "NODES"))
+            ),
+        )
+        self.ask(self.local, "CLUSTER", "REPLICATE", target.id)
+        log(f"this node replicates {target.name()}: {plan.why}")
+        self.wait(
+            f"the replication link to {target.name()}",
+            lambda: "master_link_status:up" in self.ask(self.local, "INFO", "replication"),
+        )
+        log(f"this node rejoined the cluster as a replica of {target.name()}, in sync after {self.elapsed()}")
+        return 0
+
+    def forget(self, ghost, view):
+        """CLUSTER FORGET this node's previous incarnation on every member that still lists it."""
+        from .resp import ReplyError
+
+        done = 0
+        for node in view:
+            if node.id == ghost.id or node.flags & (GONE | {"handshake"}) or not node.ip:
+                continue
+            conn = self.connect(node.ip, node.port)
+            if conn is None:
+                continue
+            reply = conn.call("CLUSTER", "FORGET", ghost.id)
+            if not isinstance(reply, ReplyError):
+                done += 1
+        self.local.call("CLUSTER", "FORGET", ghost.id)  # "Unknown node" when it never learnt of it
+        log(f"forgot {ghost.name()}, this node's previous incarnation, on {done} members")
 
     def inspect(self, members):
         states, details = [], []

@@ -38,6 +38,7 @@ class ClusterPlan:
         "creator",
         "creator_reason",
         "identity",
+        "join",
         "local_host",
         "nodes",
         "nodes_conf",
@@ -53,6 +54,7 @@ class ClusterPlan:
         self.bootstrap = "no"
         self.creator = False  # True: start the bootstrap helper; None: it decides by DNS at start
         self.creator_reason = ""
+        self.join = False  # True: start the helper too when nodes.conf lists no peer (a new or emptied node)
         self.identity = None
         self.port = 6379  # where this server listens (the helper talks to it there)
         self.local_host = "127.0.0.1"
@@ -67,6 +69,7 @@ class ClusterPlan:
             "bootstrap": self.bootstrap,
             "creator": self.creator,
             "creator_reason": self.creator_reason,
+            "join": self.join,
             "identity": self.identity.as_dict() if self.identity else None,
             "local": format_node((self.local_host, self.port)),
             "nodes_conf": self.nodes_conf,
@@ -166,6 +169,9 @@ def _plan_bootstrap(cluster, env, warnings, notes, requirepass):
             "set VALKEY_CLUSTER_BOOTSTRAP=no and create it yourself"
         )
     cluster.creator, cluster.creator_reason = decide_creator(mode, nodes, cluster.identity)
+    # Any member may have to join a cluster that exists without it (a lost volume): whether it
+    # has to depends on its nodes.conf, which apply looks at.
+    cluster.join = cluster.creator is False and any(match_self(n, cluster.identity) is not False for n in nodes)
     if cluster.creator is not False and env.password is None and requirepass:
         warnings.append(
             "VALKEY_CLUSTER_BOOTSTRAP: requirepass is set but not through VALKEY_PASSWORD(_FILE): "
@@ -173,6 +179,8 @@ def _plan_bootstrap(cluster, env, warnings, notes, requirepass):
         )
     verdict = {True: "creates the cluster", False: "does not create the cluster", None: "may create the cluster"}
     notes.append(f"cluster bootstrap ({mode}): this node {verdict[cluster.creator]}: {cluster.creator_reason}")
+    if cluster.join:
+        notes.append(f"cluster bootstrap: without peers in {cluster.nodes_conf} this node joins the cluster by itself")
 
 
 def decide_creator(mode, nodes, me):
