@@ -117,6 +117,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 ENV RUSTUP_HOME=/usr/local/rustup \
     CARGO_HOME=/usr/local/cargo
+COPY modules/rust.sh /src/modules/
 COPY modules/bloom/module.env /src/modules/bloom/
 COPY modules/ldap/module.env /src/modules/ldap/
 # The toolchains pinned in module.env (the recipes select them with cargo +VERSION).

@@ -26,22 +26,11 @@ if [ ! -f "$src/Cargo.toml" ] || ! grep -q '^name = "valkey-bloom"' "$src/Cargo.
 fi
 need_tools "clang libclang-dev binutils" clang strip
 
-cargo=(cargo)
-if command -v rustup >/dev/null 2>&1; then
-    if ! rustup run "$RUST_TOOLCHAIN" rustc --version >/dev/null 2>&1; then
-        rustup toolchain install --profile minimal "$RUST_TOOLCHAIN"
-    fi
-    cargo=(cargo "+$RUST_TOOLCHAIN")
-    rustc_version=$(rustup run "$RUST_TOOLCHAIN" rustc --version)
-elif command -v cargo >/dev/null 2>&1 && command -v rustc >/dev/null 2>&1; then
-    rustc_version=$(rustc --version)
-    read -r _ rustc_release _ <<<"$rustc_version"
-    if [ "$rustc_release" != "$RUST_TOOLCHAIN" ]; then
-        echo "$prog: warning: pinned Rust is $RUST_TOOLCHAIN, building with $rustc_version" >&2
-    fi
-else
-    echo "$prog: neither rustup nor cargo+rustc found; install rustup (then Rust $RUST_TOOLCHAIN is installed by this script)" >&2
-    exit 1
+# shellcheck source-path=SCRIPTDIR source=../rust.sh
+. "$here/../rust.sh"
+select_rust
+if [ "$rustc_release" != "$RUST_TOOLCHAIN" ]; then
+    echo "$prog: warning: pinned Rust is $RUST_TOOLCHAIN, building with $rustc_version" >&2
 fi
 
 locked=()

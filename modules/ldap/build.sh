@@ -26,20 +26,9 @@ if [ ! -f "$src/Cargo.lock" ]; then
 fi
 need_tools "pkg-config libssl-dev clang libclang-dev binutils" pkg-config clang strip
 
-cargo=(cargo)
-if command -v rustup >/dev/null 2>&1; then
-    if ! rustup run "$RUST_TOOLCHAIN" rustc --version >/dev/null 2>&1; then
-        rustup toolchain install --profile minimal "$RUST_TOOLCHAIN"
-    fi
-    cargo=(cargo "+$RUST_TOOLCHAIN")
-    rustc_version=$(rustup run "$RUST_TOOLCHAIN" rustc --version)
-elif command -v cargo >/dev/null 2>&1 && command -v rustc >/dev/null 2>&1; then
-    rustc_version=$(rustc --version)
-else
-    echo "$prog: neither rustup nor cargo+rustc found; install rustup (then Rust $RUST_TOOLCHAIN is installed by this script)" >&2
-    exit 1
-fi
-read -r _ rustc_release _ <<<"$rustc_version"
+# shellcheck source-path=SCRIPTDIR source=../rust.sh
+. "$here/../rust.sh"
+select_rust
 if [ "$rustc_release" != "$RUST_TOOLCHAIN" ]; then
     echo "$prog: valkey-ldap needs Rust $RUST_TOOLCHAIN exactly (>= 1.88 builds a module that segfaults), found $rustc_version" >&2
     exit 1
