@@ -3,6 +3,7 @@
 import random
 
 import pytest
+from support.fuzz_cases import random_tokens
 
 from valkey_bundle.tokens import QuoteError, join_config_args, quote_config_arg, split_config_args
 
@@ -57,37 +58,10 @@ def test_quote(token, quoted):
     assert quote_config_arg(token) == quoted
 
 
-ALPHABET = [
-    "a",
-    "Z",
-    "0",
-    " ",
-    "  ",
-    "\t",
-    '"',
-    "'",
-    "\\",
-    "\\x41",
-    "x",
-    "é",
-    "😀",
-    "-",
-    "=",
-    "#",
-    "\n",
-    "\x01",
-    "\udcff",
-]
-
-
-def random_token(rng):
-    return "".join(rng.choice(ALPHABET) for _ in range(rng.randrange(0, 8)))
-
-
 def test_round_trip_random_tokens():
     rng = random.Random(20261129)
     for _ in range(5000):
-        tokens = [random_token(rng) for _ in range(rng.randrange(0, 6))]
+        tokens = random_tokens(rng)
         assert split_config_args(join_config_args(tokens)) == tokens
         always = " ".join(quote_config_arg(t, always=True) for t in tokens)
         assert split_config_args(always) == tokens

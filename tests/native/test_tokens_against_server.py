@@ -12,19 +12,13 @@ import subprocess
 import pytest
 from conftest import ENTRYPOINT, base_env
 from support import testbed
+from support.fuzz_cases import random_tokens
 
 from valkey_bundle.tokens import join_config_args
 
 pytestmark = pytest.mark.native
 COPIES = 16  # fixture modules loaded per server start
 STARTS = 25
-
-PIECES = ["a", "Z", "0", " ", "  ", "\t", "\n", '"', "'", "\\", "\\x41", "--", "=", "#", "é", "😀", "\x01", "\x7f"]
-PIECES.append("\udcff")  # a byte that is not UTF-8
-
-
-def random_tokens(rng):
-    return ["".join(rng.choice(PIECES) for _ in range(rng.randrange(0, 7))) for _ in range(rng.randrange(0, 6))]
 
 
 @pytest.fixture(scope="module")

@@ -44,6 +44,17 @@ PIECES = [
 CONTROL = ["\n", "\r", "\x00", "\x1b", "\x7f"]
 
 
+# Pieces of a single token: whitespace, both quotes, backslashes, escapes, control
+# characters, non-ASCII, and a byte that is not UTF-8.
+TOKEN_PIECES = ["a", "Z", "0", "x", "-", "--", "=", "#", " ", "  ", "\t", "\n", '"', "'", "\\", "\\x41"]
+TOKEN_PIECES += ["é", "😀", "\x01", "\x7f", "\udcff"]
+
+
+def random_tokens(rng):
+    """A list of 0-5 tokens of 0-7 pieces each (empty tokens included)."""
+    return ["".join(rng.choice(TOKEN_PIECES) for _ in range(rng.randrange(0, 8))) for _ in range(rng.randrange(0, 6))]
+
+
 def random_text(rng, pieces=PIECES, length=6, control=0.05):
     parts = [rng.choice(pieces) for _ in range(rng.randrange(0, length))]
     if rng.random() < control:
