@@ -8,9 +8,10 @@ class ReplyError(Exception):
 
 
 class Connection:
-    def __init__(self, host, port, timeout=3.0):
+    def __init__(self, host, port, timeout=3.0, decode=True):
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.file = self.sock.makefile("rb")
+        self.decode = decode  # bulk strings as str, or as the exact bytes
 
     def close(self):
         self.file.close()
@@ -44,7 +45,10 @@ class Connection:
             return int(rest)
         if kind == b"$":
             size = int(rest)
-            return None if size < 0 else self.file.read(size + 2)[:-2].decode(errors="replace")
+            if size < 0:
+                return None
+            data = self.file.read(size + 2)[:-2]
+            return data.decode(errors="replace") if self.decode else data
         if kind == b"*":
             size = int(rest)
             return None if size < 0 else [self._read() for _ in range(size)]

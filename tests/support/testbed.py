@@ -251,44 +251,16 @@ def free_port() -> int:
     raise RuntimeError("no free port found on 127.0.0.1")
 
 
-class ValkeyError(Exception):
-    """An error reply from the server."""
-
-
-def _read_reply(f):
-    line = f.readline()
-    if not line.endswith(b"\r\n"):
-        raise ConnectionError("connection closed by the server")
-    kind, rest = line[:1], line[1:-2]
-    if kind == b"+":
-        return rest.decode()
-    if kind == b"-":
-        return ValkeyError(rest.decode(errors="replace"))
-    if kind == b":":
-        return int(rest)
-    if kind == b"$":
-        n = int(rest)
-        if n < 0:
-            return None
-        data = f.read(n + 2)
-        return data[:-2]
-    if kind == b"*":
-        n = int(rest)
-        return None if n < 0 else [_read_reply(f) for _ in range(n)]
-    raise ConnectionError(f"unexpected reply {line!r}")
+# The image's own RESP client, in its byte-exact mode.
+from valkey_bundle.resp import Connection  # noqa: E402
+from valkey_bundle.resp import ReplyError as ValkeyError  # noqa: E402
 
 
 def valkey_command(port: int, *args: str | bytes, timeout: float = 10.0, host: str = "127.0.0.1"):
     """Send one command (RESP2) to host:port and return the reply: bulk strings
     as bytes, arrays as lists; an error reply raises ValkeyError."""
-    payload = [f"*{len(args)}\r\n".encode()]
-    for arg in args:
-        data = arg.encode() if isinstance(arg, str) else bytes(arg)
-        payload += [f"${len(data)}\r\n".encode(), data, b"\r\n"]
-    with socket.create_connection((host, port), timeout=timeout) as s:
-        s.sendall(b"".join(payload))
-        with s.makefile("rb") as f:
-            reply = _read_reply(f)
+    with Connection(host, port, timeout=timeout, decode=False) as conn:
+        reply = conn.call(*args)
     if isinstance(reply, ValkeyError):
         raise reply
     return reply
