@@ -6,10 +6,8 @@ The plan is what dry run prints and what apply carries out.
 from .errors import UsageError
 from .module_files import module_key
 from .server_config import INFO_ARGS, split_server_args
+from .settings import FALSE_WORDS, TRUE_WORDS
 from .tokens import join_config_args
-
-_YES = ("yes", "true", "on", "1")
-_NO = ("no", "false", "off", "0")
 
 
 class PlannedModule:
@@ -112,11 +110,11 @@ def normalise_valueless(tokens, flags, variable, warnings):
     while i < len(tokens):
         token = tokens[i]
         value = tokens[i + 1].lower() if i + 1 < len(tokens) else None
-        if token in flags and value in _YES:
+        if token in flags and value in TRUE_WORDS:
             warnings.append(f"{variable}: {token} takes no value; dropped {tokens[i + 1]!r}")
             out.append(token)
             i += 2
-        elif token in flags and value in _NO:
+        elif token in flags and value in FALSE_WORDS:
             warnings.append(f"{variable}: {token} {tokens[i + 1]} means off; dropped the flag")
             i += 2
         else:

@@ -5,8 +5,9 @@ from .module_files import DEFAULT_MODULES_DIR
 from .tokens import QuoteError, split_config_args
 
 ARGS_SUFFIX = "_MODULE_ARGS"
-_TRUE = ("1", "yes", "true", "on")
-_FALSE = ("", "0", "no", "false", "off")
+# The words a yes/no value may be written with (for switches and value-less flags alike).
+TRUE_WORDS = ("1", "yes", "true", "on")
+FALSE_WORDS = ("0", "no", "false", "off")
 SECRET_WORDS = ("pass", "secret", "token", "auth", "credential")
 
 
@@ -71,9 +72,9 @@ def _name_list(name, value):
 
 def _switch(name, value):
     lowered = value.strip().lower()
-    if lowered in _TRUE:
+    if lowered in TRUE_WORDS:
         return True
-    if lowered in _FALSE:
+    if not lowered or lowered in FALSE_WORDS:
         return False
     raise UsageError(f"{name}={value!r}: expected 1 or 0 (yes/no, true/false, on/off)")
 
@@ -107,7 +108,7 @@ def read_bundle_env(environ):
         env.announce_ip = (environ["POD_IP"].strip(), "POD_IP")  # checked when cluster mode uses it
     env.dry_run = _switch("VALKEY_BUNDLE_DRY_RUN", environ.get("VALKEY_BUNDLE_DRY_RUN", ""))
     env.debug = _switch("VALKEY_BUNDLE_DEBUG", environ.get("VALKEY_BUNDLE_DEBUG", "")) or (
-        environ.get("DEBUG", "").strip().lower() in _TRUE
+        environ.get("DEBUG", "").strip().lower() in TRUE_WORDS
     )
     return env
 
