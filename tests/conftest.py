@@ -3,7 +3,6 @@
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -71,14 +70,13 @@ class Server:
         return result.stdout
 
     def wait_ready(self, deadline=20.0):
-        end = time.monotonic() + deadline
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"server exited with {self.proc.returncode}:\n{self.log()}")
-            if self.cli("ping", check=False).strip() == "PONG":
-                return self
-            time.sleep(0.05)
-        raise AssertionError("server did not answer PING in time")
+        from support import testbed
+
+        try:
+            testbed.wait_until_ready(self.prefix, self.port, self.proc, timeout=deadline)
+        except RuntimeError as exc:
+            raise AssertionError(f"{exc}:\n{self.log()}") from None
+        return self
 
     def stop(self):
         if self.proc.poll() is None:
