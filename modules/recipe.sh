@@ -35,3 +35,20 @@ need_tools() {
         fi
     done
 }
+
+# need_deps "NAMES": DEPS_DIR must hold an unpacked tree for each name (as
+# modules/prepare.sh leaves them); DEPS_DIR is made absolute.
+need_deps() {
+    local dep
+    if [ -z "${DEPS_DIR:-}" ]; then
+        echo "$prog: DEPS_DIR is not set: it must hold the unpacked inputs: $1 (modules/prepare.sh)" >&2
+        exit 2
+    fi
+    for dep in $1; do
+        if [ ! -d "$DEPS_DIR/$dep" ]; then
+            echo "$prog: $DEPS_DIR/$dep is missing: DEPS_DIR must hold the unpacked inputs: $1 (modules/prepare.sh)" >&2
+            exit 2
+        fi
+    done
+    DEPS_DIR=$(cd -- "$DEPS_DIR" && pwd)
+}

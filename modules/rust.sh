@@ -1,25 +1,49 @@
 #!/usr/bin/env bash
 # Sourced by the Rust recipes (bloom, ldap), after recipe.sh and module.env (not run).
-# It sets variables for the recipe and reads prog and RUST_TOOLCHAIN from it:
+# It sets variables for the recipe and reads prog, RUST_MIN and RUST_BELOW from it:
 # shellcheck disable=SC2034,SC2154
 
-# select_rust: sets cargo (the command, as an array) and rustc_version/rustc_release
-# for RUST_TOOLCHAIN from module.env, installing it through rustup when rustup is there.
-# Without rustup the cargo and rustc on PATH are used; each recipe decides what a
-# different release means for it.
+# select_rust: checks that the cargo and rustc on PATH (Debian's, in the image build)
+# are a release in [RUST_MIN, RUST_BELOW) from module.env; sets rustc_version.
+# With rustup, RUSTUP_TOOLCHAIN picks another installed toolchain.
 select_rust() {
-    cargo=(cargo)
-    if command -v rustup >/dev/null 2>&1; then
-        if ! rustup run "$RUST_TOOLCHAIN" rustc --version >/dev/null 2>&1; then
-            rustup toolchain install --profile minimal "$RUST_TOOLCHAIN"
-        fi
-        cargo=(cargo "+$RUST_TOOLCHAIN")
-        rustc_version=$(rustup run "$RUST_TOOLCHAIN" rustc --version)
-    elif command -v cargo >/dev/null 2>&1 && command -v rustc >/dev/null 2>&1; then
-        rustc_version=$(rustc --version)
-    else
-        echo "$prog: neither rustup nor cargo+rustc found; install rustup (then Rust $RUST_TOOLCHAIN is installed by this script)" >&2
+    local release
+    if ! command -v cargo >/dev/null 2>&1 || ! command -v rustc >/dev/null 2>&1; then
+        echo "$prog: cargo and rustc not found; install Rust >= $RUST_MIN${RUST_BELOW:+ and < $RUST_BELOW} (Debian trixie: apt-get install cargo rustc)" >&2
         exit 1
     fi
-    read -r _ rustc_release _ <<<"$rustc_version"
+    rustc_version=$(rustc --version)
+    read -r _ release _ <<<"$rustc_version"
+    release=${release%%-*}
+    if ! rust_at_least "$release" "$RUST_MIN" || { [ -n "${RUST_BELOW:-}" ] && rust_at_least "$release" "$RUST_BELOW"; }; then
+        echo "$prog: $rustc_version: this module needs Rust >= $RUST_MIN${RUST_BELOW:+ and < $RUST_BELOW} (module.env: RUST_MIN, RUST_BELOW)" >&2
+        exit 1
+    fi
+}
+
+# rust_at_least A B: release A (1.85.1) is B (1.85, 1.88.0) or newer.
+rust_at_least() {
+    local a b i
+    IFS=. read -r -a a <<<"$1"
+    IFS=. read -r -a b <<<"$2"
+    for i in 0 1 2; do
+        if [ "${a[i]:-0}" -gt "${b[i]:-0}" ]; then return 0; fi
+        if [ "${a[i]:-0}" -lt "${b[i]:-0}" ]; then return 1; fi
+    done
+    return 0
+}
+
+# cargo_build_offline: cargo build --release in $src against the crates vendored in
+# $DEPS_DIR/crates (modules/fetch.sh), --offline --locked, with the Cargo.lock they
+# were vendored against; cargo checks every crate against that lock's checksums.
+cargo_build_offline() {
+    local crates=$DEPS_DIR/crates jobs=${JOBS:-$(nproc)}
+    if [ ! -f "$crates/Cargo.lock" ] || [ ! -d "$crates/vendor" ]; then
+        echo "$prog: $crates is not a vendored crates tree (Cargo.lock, vendor/)" >&2
+        exit 2
+    fi
+    cp -- "$crates/Cargo.lock" "$src/Cargo.lock"
+    (cd "$src" && cargo build --release --offline --locked --jobs "$jobs" \
+        --config "source.crates-io.replace-with='vendored-crates'" \
+        --config "source.vendored-crates.directory='$crates/vendor'")
 }

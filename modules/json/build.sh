@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Build valkey-json from an unpacked, verified source tree.
-#   modules/json/build.sh SRC_DIR OUT_DIR
+# Build valkey-json from an unpacked, verified source tree, with no network.
+#   DEPS_DIR=DIR VALKEY_INCLUDE_DIR=DIR modules/json/build.sh SRC_DIR OUT_DIR
 # Result: OUT_DIR/libjson.so, debug info stripped.
 #
-# valkey-json's CMake clones the Valkey repository for valkeymodule.h at
-# SERVER_VERSION (passed as -DVALKEY_VERSION; upstream's default is "unstable"):
-# it is set to the pinned Valkey tag from modules/valkey/module.env. RapidJSON is
-# fetched at a commit pinned by upstream. Only the module is built (no unit or
-# integration tests, no Valkey server). JOBS caps the parallelism (default: nproc).
-# Needs gcc/g++, cmake, ninja and git, and network access to github.com.
+# DEPS_DIR/rapidjson is RapidJSON at the commit upstream pins (modules/prepare.sh
+# unpacks it there); CMake's FetchContent takes it from there and never goes online
+# (FETCHCONTENT_FULLY_DISCONNECTED). VALKEY_INCLUDE_DIR holds the valkeymodule.h of the
+# Valkey the module will run in (the Dockerfile's valkey stage): upstream's CMake
+# clones the whole Valkey repository for that one header, in an ExternalProject whose
+# download step the recipe replaces with the header put where that project would
+# have cloned it. Only the module is built (no tests, no Valkey server). JOBS caps
+# the parallelism (default: nproc). Needs gcc/g++, cmake and ninja.
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=../recipe.sh
@@ -17,34 +19,45 @@ recipe_start json OUT_DIR "$@"
 # shellcheck source-path=SCRIPTDIR source=module.env
 . "$here/module.env"
 
-if [ -z "${SERVER_VERSION:-}" ]; then
-    SERVER_VERSION=$(sed -n 's/^VERSION="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$here/../valkey/module.env")
-fi
-if [ -z "$SERVER_VERSION" ]; then
-    echo "$prog: no Valkey version: set SERVER_VERSION or VERSION in modules/valkey/module.env" >&2
-    exit 2
-fi
-
 if [ ! -f "$src/CMakeLists.txt" ] || [ ! -d "$src/src" ] || ! grep -q ValkeyJSONModule "$src/CMakeLists.txt"; then
     not_a_source_tree valkey-json
 fi
-need_tools "g++ cmake ninja-build git binutils" cmake ninja git c++ strip
+need_deps "$DEPS"
+header=${VALKEY_INCLUDE_DIR:-}/valkeymodule.h
+if [ -z "${VALKEY_INCLUDE_DIR:-}" ] || [ ! -f "$header" ]; then
+    echo "$prog: VALKEY_INCLUDE_DIR must be the include directory of the Valkey build (with valkeymodule.h); got '${VALKEY_INCLUDE_DIR:-}'" >&2
+    exit 2
+fi
+need_tools "g++ cmake ninja-build binutils" cmake ninja c++ strip
+
+# The ExternalProject that clones Valkey: its download becomes a no-op. The exact
+# lines are matched so that a change upstream stops the build here, not online.
+# shellcheck disable=SC2016  # CMake's ${...}, not the shell's
+clone='GIT_REPOSITORY https://github.com/valkey-io/valkey.git' tag='GIT_TAG ${VALKEY_VERSION}'
+if [ "$(grep -c -F -x -e "    $clone" -e "    $tag" "$src/CMakeLists.txt")" != 2 ]; then
+    echo "$prog: $src/CMakeLists.txt no longer clones Valkey as valkey-json 1.0.x does: update this recipe" >&2
+    exit 1
+fi
+grep -v -F -x "    $tag" "$src/CMakeLists.txt" | sed "s|^    $clone\$|    DOWNLOAD_COMMAND \"\"|" >"$src/CMakeLists.txt.offline"
+mv -f -- "$src/CMakeLists.txt.offline" "$src/CMakeLists.txt"
 
 jobs=${JOBS:-$(nproc)}
 build=$src/build
+install -D -m 0644 "$header" "$build/_deps/valkey-src/src/valkey/src/valkeymodule.h"
 
 # CFLAGS: upstream's defaults without -g (stripped anyway) and without -Werror (a
 # newer compiler's new warnings must not fail a build of a pinned release).
 cmake -S "$src" -B "$build" -G Ninja -Wno-dev \
     -DCMAKE_BUILD_TYPE=Release \
-    -DVALKEY_VERSION="$SERVER_VERSION" \
     -DBUILD_RELEASE=ON \
     -DENABLE_UNIT_TESTS=OFF \
     -DENABLE_INTEGRATION_TESTS=OFF \
+    -DFETCHCONTENT_FULLY_DISCONNECTED=ON \
+    -DFETCHCONTENT_SOURCE_DIR_RAPIDJSON="$DEPS_DIR/rapidjson" \
     -DCFLAGS="-O3 -fno-omit-frame-pointer -Wall -Wextra"
-cmake --build "$build" -j "$jobs"
+cmake --build "$build" -j "$jobs" --target json
 
 mkdir -p -- "$out"
 install -m 0755 "$build/src/$MODULE_FILE" "$out/$MODULE_FILE"
 strip --strip-debug "$out/$MODULE_FILE"
-echo "$prog: built $out/$MODULE_FILE (valkey-json $VERSION against Valkey $SERVER_VERSION headers)"
+echo "$prog: built $out/$MODULE_FILE (valkey-json $VERSION against $header)"

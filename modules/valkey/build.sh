@@ -3,8 +3,8 @@
 #   modules/valkey/build.sh SRC_DIR PREFIX
 # Result: PREFIX/bin/valkey-server, valkey-cli, valkey-benchmark, ... and
 # PREFIX/include/valkeymodule.h (which `make install` does not install).
-# JOBS caps parallelism (default: nproc). Needs gcc, make, pkg-config, libc6-dev
-# and libssl-dev. Used by the Dockerfile and by the native test bed alike.
+# JOBS caps parallelism (default: nproc). Needs gcc, g++ (fast_float), make,
+# pkg-config, libc6-dev and libssl-dev. Used by the Dockerfile and by the native test bed alike.
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=../recipe.sh
@@ -15,7 +15,7 @@ prefix=$out
 if [ ! -f "$src/src/valkeymodule.h" ] || [ ! -f "$src/Makefile" ]; then
     not_a_source_tree Valkey  # it needs the Makefile and src/valkeymodule.h
 fi
-need_tools "gcc g++ make libc6-dev libssl-dev pkg-config" make cc pkg-config
+need_tools "gcc g++ make libc6-dev libssl-dev pkg-config" make cc c++ pkg-config
 
 jobs=${JOBS:-$(nproc)}
 mkdir -p -- "$prefix"
@@ -44,7 +44,9 @@ if [ ! -e "$src/.git" ] && command -v git >/dev/null 2>&1; then
 fi
 
 # The same settings for both make calls: Valkey rebuilds from scratch when they change.
-settings=(BUILD_TLS=yes USE_SYSTEMD=no "JEMALLOC_CONFIGURE_OPTS=$JEMALLOC_CONFIGURE_OPTS")
+# USE_FAST_FLOAT=yes as in the official image: 9.0's float parsing through the C++
+# fast_float library (9.1 has a C port built in and ignores the setting).
+settings=(BUILD_TLS=yes USE_SYSTEMD=no USE_FAST_FLOAT=yes "JEMALLOC_CONFIGURE_OPTS=$JEMALLOC_CONFIGURE_OPTS")
 
 make -C "$src" "${settings[@]}" -j"$jobs"
 make -C "$src" "${settings[@]}" install PREFIX="$prefix"
