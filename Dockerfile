@@ -1,79 +1,77 @@
 # valkey-bundle: Valkey 9.0 with the search (cluster coordinator), json, bloom and
-# ldap modules, compiled from the sources pinned in modules/*/module.env, and a
+# ldap modules, compiled from the inputs pinned in modules/*/module.env, and a
 # stdlib-only Python entrypoint that loads them.
 #
-# `docker build .` works as is on a networked machine. `./build.sh` is the usual way
-# in: it passes the versions for the labels and takes the sources from its cache.
+# `./build.sh` is the way in. `./build.sh fetch` brings every pinned input (sources,
+# the dependencies their builds would download, vendored crates) into its cache and
+# verifies it; every build links them into modules/sources/, and the compile steps
+# run with no network at all: what is missing there fails the build instead of being
+# downloaded. The network is cut per step (RUN --network=none) where the builder's
+# Dockerfile frontend knows the flag; with an older one (Docker 20.10's built-in
+# BuildKit) build.sh builds the stages that install packages first, then the rest
+# with `docker build --network=none` (the *_BASE_FROM args below).
 #
 # Stages (BuildKit builds only what the target needs, independent stages in parallel):
-#   build-base   C toolchain, curl, git, ccache (on BUILD_IMAGE)
-#   valkey       Valkey server            -> /opt/valkey/bin
-#   cmake-base   + cmake, ninja
-#   search       valkey-search            -> /out/libsearch.so
-#   json         valkey-json              -> /out/libjson.so
-#   rust-base    + rustup, clang, the Rust toolchain(s) pinned in module.env
-#   bloom        valkey-bloom             -> /out/libvalkey_bloom.so, /out/Cargo.lock
-#   ldap         valkey-ldap              -> /out/libvalkey_ldap.so
-#   modules      the four modules, from the stages above (scratch)
-#   runtime      the image (the last stage, the default target)
-# and, for builds that bring their own parts (the container tests do):
+#   build-base     C toolchain, git, ccache (on BUILD_IMAGE)       } the only steps
+#   cmake-base     + cmake, ninja                                  } that reach a
+#   rust-base      + Debian's cargo and rustc, clang               } network: Debian's
+#   runtime-base   the runtime's user and libraries (on BASE_IMAGE)} archive, via apt
+#   valkey         Valkey server            -> /opt/valkey/bin, /opt/valkey/include
+#   search         valkey-search            -> /out/libsearch.so
+#   json           valkey-json              -> /out/libjson.so (against valkey's header)
+#   bloom          valkey-bloom             -> /out/libvalkey_bloom.so
+#   ldap           valkey-ldap              -> /out/libvalkey_ldap.so
+#   stand-ins      the test fixture module under each module's file and module name:
+#                  <module>-stand-in replaces a module whose inputs cannot be had
+#   modules        the four modules, <module>-${<MODULE>_BUILD} each (real or stand-in;
+#                  the image's labels say which)
+#   runtime        the image (the last stage, the default target)
+# and, for builds that bring their own parts:
 #   modules-prebuilt  *.so from PREBUILT_DIR in the build context
-#   valkey-prebuilt   PREBUILT_DIR/valkey/bin from the build context
-#   bloom-lock        /Cargo.lock only: the lock a floating bloom build resolved
+#   valkey-prebuilt   PREBUILT_DIR/valkey/ (bin/, include/) from the build context
 #
-# Sources: each stage runs modules/fetch.sh on the context's modules/sources/ (which
-# `./build.sh fetch` fills); a source that is not there is downloaded inside the stage.
-# Either way it is verified (sha256, or the commit of the pinned tag) before it is
-# built.
+# Inputs: each compile stage runs modules/prepare.sh, which verifies every input of
+# its component in the context's modules/sources/ through modules/fetch.sh (sha256,
+# the commit of the pinned tag, or the pinned Cargo.lock) and unpacks it.
 
 # Image of the runtime stage.
 ARG BASE_IMAGE=debian:trixie-slim
 # Image the compile stages start from: the same Debian as the runtime by default, so
 # that the binaries match its glibc and OpenSSL.
 ARG BUILD_IMAGE=${BASE_IMAGE}
+# The package-installing stages, or images built from them earlier (build.sh's
+# two-step build for builders that cannot cut the network per step).
+ARG BUILD_BASE_FROM=build-base
+ARG CMAKE_BASE_FROM=cmake-base
+ARG RUST_BASE_FROM=rust-base
+ARG RUNTIME_BASE_FROM=runtime-base
 # Where the runtime stage takes the module files and Valkey from: a stage of this
 # file, or an image. modules-prebuilt / valkey-prebuilt take them from the context.
 ARG MODULES_FROM=modules
 ARG VALKEY_FROM=valkey
+# Each module: real (compiled from its pinned inputs) or stand-in (the test fixture
+# module under its names, for a build where its inputs cannot be had; never silent:
+# ./build.sh prints it and the image's labels say it).
+ARG SEARCH_BUILD=real
+ARG JSON_BUILD=real
+ARG BLOOM_BUILD=real
+ARG LDAP_BUILD=real
 
-# ---------------------------------------------------------------------------------
+# --- the stages that install packages --------------------------------------------
+
 FROM ${BUILD_IMAGE} AS build-base
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG DEBIAN_FRONTEND=noninteractive
 # hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-        binutils ca-certificates ccache curl g++ gcc git libc6-dev libssl-dev make \
-        pkg-config \
+        binutils ca-certificates ccache g++ gcc git libc6-dev libssl-dev make pkg-config \
  && rm -rf /var/lib/apt/lists/*
 # ccache through PATH covers every compiler call, the sub-builds' too.
 ENV PATH=/usr/lib/ccache:$PATH \
     CCACHE_DIR=/root/.ccache
 WORKDIR /src
-COPY modules/fetch.sh modules/unpack.sh modules/recipe.sh /src/modules/
 
-# ---------------------------------------------------------------------------------
-FROM build-base AS valkey
-# Build a different Valkey tarball (the tests use Debian's copy of the upstream tree):
-# its file name in modules/sources/ (must start with "valkey") and its sha256.
-ARG VALKEY_SOURCE_FILE=
-ARG VALKEY_SOURCE_SHA256=
-# Caps the parallelism of every compile stage (empty: each recipe's default, see modules/README.md).
-ARG JOBS=
-COPY modules/valkey/ /src/modules/valkey/
-COPY modules/sources/README.md modules/sources/valkey* /src/sources/
-RUN --mount=type=cache,target=/root/.ccache,id=valkey-bundle-ccache \
-    . modules/valkey/module.env \
- && if [ -n "$VALKEY_SOURCE_FILE" ]; then \
-        export VALKEY_TARBALL="/src/sources/$VALKEY_SOURCE_FILE" VALKEY_SHA256="$VALKEY_SOURCE_SHA256"; \
-    fi \
- && tarball="$(modules/fetch.sh valkey sources)" \
- && modules/unpack.sh "$tarball" "${VALKEY_SOURCE_SHA256:-$SOURCE_SHA256}" "$SOURCE_STRIP" /build/src \
- && modules/valkey/build.sh /build/src /opt/valkey \
- && find /opt/valkey/bin -type f -exec strip --strip-debug {} + \
- && rm -rf /build
-
-# ---------------------------------------------------------------------------------
 FROM build-base AS cmake-base
 ARG DEBIAN_FRONTEND=noninteractive
 # hadolint ignore=DL3008
@@ -81,109 +79,20 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends cmake ninja-build \
  && rm -rf /var/lib/apt/lists/*
 
-# ---------------------------------------------------------------------------------
-FROM cmake-base AS search
-SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-ARG JOBS=
-COPY modules/search/ /src/modules/search/
-COPY modules/sources/README.md modules/sources/search* /src/sources/
-RUN --mount=type=cache,target=/root/.ccache,id=valkey-bundle-ccache \
-    . modules/search/module.env \
- && tarball="$(modules/fetch.sh search sources)" \
- && modules/unpack.sh "$tarball" "$(sha256sum "$tarball" | cut -d' ' -f1)" "$SOURCE_STRIP" /build/src \
- && modules/search/build.sh /build/src /out \
- && rm -rf /build
-
-# ---------------------------------------------------------------------------------
-FROM cmake-base AS json
-SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-ARG JOBS=
-COPY modules/valkey/module.env /src/modules/valkey/
-COPY modules/json/ /src/modules/json/
-COPY modules/sources/README.md modules/sources/json* /src/sources/
-RUN --mount=type=cache,target=/root/.ccache,id=valkey-bundle-ccache \
-    . modules/json/module.env \
- && tarball="$(modules/fetch.sh json sources)" \
- && modules/unpack.sh "$tarball" "$(sha256sum "$tarball" | cut -d' ' -f1)" "$SOURCE_STRIP" /build/src \
- && modules/json/build.sh /build/src /out \
- && rm -rf /build
-
-# ---------------------------------------------------------------------------------
+# Rust from Debian's archive (trixie: 1.85), not a rustup download; the recipes check
+# it against RUST_MIN/RUST_BELOW in module.env.
 FROM build-base AS rust-base
 ARG DEBIAN_FRONTEND=noninteractive
 # hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends clang libclang-dev rustup \
+ && apt-get install -y --no-install-recommends cargo clang libclang-dev rustc \
  && rm -rf /var/lib/apt/lists/*
-ENV RUSTUP_HOME=/usr/local/rustup \
-    CARGO_HOME=/usr/local/cargo
-COPY modules/rust.sh /src/modules/
-COPY modules/bloom/module.env /src/modules/bloom/
-COPY modules/ldap/module.env /src/modules/ldap/
-# The toolchains pinned in module.env (the recipes select them with cargo +VERSION).
-RUN for component in bloom ldap; do \
-        ( . "modules/$component/module.env" \
-          && rustup toolchain install --profile minimal "$RUST_TOOLCHAIN" ) || exit 1; \
-    done
 
-# ---------------------------------------------------------------------------------
-FROM rust-base AS bloom
-SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-ARG JOBS=
-COPY modules/bloom/ /src/modules/bloom/
-COPY modules/sources/README.md modules/sources/bloom* /src/sources/
-RUN --mount=type=cache,target=/usr/local/cargo/registry,id=valkey-bundle-cargo-registry \
-    --mount=type=cache,target=/usr/local/cargo/git,id=valkey-bundle-cargo-git \
-    --mount=type=cache,target=/cargo-target,id=valkey-bundle-cargo-target-bloom \
-    . modules/bloom/module.env \
- && tarball="$(modules/fetch.sh bloom sources)" \
- && modules/unpack.sh "$tarball" "$(sha256sum "$tarball" | cut -d' ' -f1)" "$SOURCE_STRIP" /build/src \
- && CARGO_TARGET_DIR=/cargo-target modules/bloom/build.sh /build/src /out \
- && rm -rf /build
-
-# ---------------------------------------------------------------------------------
-FROM rust-base AS ldap
-SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-ARG JOBS=
-COPY modules/ldap/ /src/modules/ldap/
-COPY modules/sources/README.md modules/sources/ldap* /src/sources/
-RUN --mount=type=cache,target=/usr/local/cargo/registry,id=valkey-bundle-cargo-registry \
-    --mount=type=cache,target=/usr/local/cargo/git,id=valkey-bundle-cargo-git \
-    --mount=type=cache,target=/cargo-target,id=valkey-bundle-cargo-target-ldap \
-    . modules/ldap/module.env \
- && tarball="$(modules/fetch.sh ldap sources)" \
- && modules/unpack.sh "$tarball" "$(sha256sum "$tarball" | cut -d' ' -f1)" "$SOURCE_STRIP" /build/src \
- && CARGO_TARGET_DIR=/cargo-target modules/ldap/build.sh /build/src /out \
- && rm -rf /build
-
-# ---------------------------------------------------------------------------------
-FROM scratch AS modules
-COPY --from=search /out/*.so /
-COPY --from=json /out/*.so /
-COPY --from=bloom /out/*.so /
-COPY --from=ldap /out/*.so /
-
-FROM scratch AS bloom-lock
-COPY --from=bloom /out/Cargo.lock /
-
-# Parts built elsewhere, placed in the build context (a git-ignored directory).
-FROM scratch AS modules-prebuilt
-ARG PREBUILT_DIR=modules/prebuilt
-COPY ${PREBUILT_DIR}/*.so /
-
-FROM scratch AS valkey-prebuilt
-ARG PREBUILT_DIR=modules/prebuilt
-COPY ${PREBUILT_DIR}/valkey/bin/ /opt/valkey/bin/
-
-FROM ${MODULES_FROM} AS modules-selected
-FROM ${VALKEY_FROM} AS valkey-selected
-
-# ---------------------------------------------------------------------------------
-FROM ${BASE_IMAGE} AS runtime
-SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-ARG DEBIAN_FRONTEND=noninteractive
 # Runtime libraries only: libssl3 (Valkey TLS, search's gRPC, ldap), libstdc++6 and
 # libgcc-s1 (search, json, the Rust modules), python3-minimal (the entrypoint).
+FROM ${BASE_IMAGE} AS runtime-base
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ARG DEBIAN_FRONTEND=noninteractive
 # hadolint ignore=DL3008
 RUN groupadd --system --gid 999 valkey \
  && useradd --system --uid 999 --gid valkey --home-dir /data --no-create-home \
@@ -195,6 +104,152 @@ RUN groupadd --system --gid 999 valkey \
  && chown valkey:valkey /data \
  && chmod 0777 /data
 
+# hadolint ignore=DL3006
+FROM ${BUILD_BASE_FROM} AS build-base-selected
+# hadolint ignore=DL3006
+FROM ${CMAKE_BASE_FROM} AS cmake-base-selected
+# hadolint ignore=DL3006
+FROM ${RUST_BASE_FROM} AS rust-base-selected
+# hadolint ignore=DL3006
+FROM ${RUNTIME_BASE_FROM} AS runtime-base-selected
+
+# --- compile stages: no network from here on ------------------------------------
+
+FROM build-base-selected AS valkey
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+# Build a different Valkey tarball (the tests use Debian's copy of the upstream tree):
+# its file name in modules/sources/ (must start with "valkey") and its sha256.
+ARG VALKEY_SOURCE_FILE=
+ARG VALKEY_SOURCE_SHA256=
+# Caps the parallelism of every compile stage (empty: each recipe's default, see modules/README.md).
+ARG JOBS=
+COPY modules/fetch.sh modules/prepare.sh modules/recipe.sh /src/modules/
+COPY modules/valkey/ /src/modules/valkey/
+COPY modules/sources/README.md modules/sources/valkey* /src/sources/
+RUN --network=none --mount=type=cache,target=/root/.ccache,id=valkey-bundle-ccache \
+    if [ -n "$VALKEY_SOURCE_FILE" ]; then \
+        export VALKEY_TARBALL="/src/sources/$VALKEY_SOURCE_FILE" VALKEY_SHA256="$VALKEY_SOURCE_SHA256"; \
+    fi \
+ && modules/prepare.sh valkey /src/sources /build \
+ && modules/valkey/build.sh /build/src /opt/valkey \
+ && find /opt/valkey/bin -type f -exec strip --strip-debug {} + \
+ && rm -rf /build
+
+FROM scratch AS valkey-prebuilt
+ARG PREBUILT_DIR=modules/prebuilt
+COPY ${PREBUILT_DIR}/valkey/ /opt/valkey/
+
+# hadolint ignore=DL3006
+FROM ${VALKEY_FROM} AS valkey-selected
+
+FROM cmake-base-selected AS search
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ARG JOBS=
+COPY modules/fetch.sh modules/prepare.sh modules/recipe.sh /src/modules/
+COPY modules/search/ /src/modules/search/
+COPY modules/sources/README.md modules/sources/search* /src/sources/
+RUN --network=none --mount=type=cache,target=/root/.ccache,id=valkey-bundle-ccache \
+    modules/prepare.sh search /src/sources /build \
+ && DEPS_DIR=/build/deps modules/search/build.sh /build/src /out \
+ && rm -rf /build
+
+FROM cmake-base-selected AS json
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ARG JOBS=
+COPY modules/fetch.sh modules/prepare.sh modules/recipe.sh /src/modules/
+COPY modules/json/ /src/modules/json/
+COPY modules/sources/README.md modules/sources/json* /src/sources/
+# The header of the server this image ships, not a second copy of the Valkey repository.
+COPY --from=valkey-selected /opt/valkey/include/valkeymodule.h /src/valkey-include/
+RUN --network=none --mount=type=cache,target=/root/.ccache,id=valkey-bundle-ccache \
+    modules/prepare.sh json /src/sources /build \
+ && DEPS_DIR=/build/deps VALKEY_INCLUDE_DIR=/src/valkey-include modules/json/build.sh /build/src /out \
+ && rm -rf /build
+
+# The crates are vendored in modules/sources/ (no registry, no shared cache); each
+# module keeps a target directory of its own between builds.
+FROM rust-base-selected AS bloom
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ARG JOBS=
+COPY modules/fetch.sh modules/prepare.sh modules/recipe.sh modules/rust.sh /src/modules/
+COPY modules/bloom/ /src/modules/bloom/
+COPY modules/sources/README.md modules/sources/bloom* /src/sources/
+RUN --network=none --mount=type=cache,target=/cargo-target,id=valkey-bundle-cargo-target-bloom \
+    modules/prepare.sh bloom /src/sources /build \
+ && DEPS_DIR=/build/deps CARGO_TARGET_DIR=/cargo-target modules/bloom/build.sh /build/src /out \
+ && rm -rf /build
+
+FROM rust-base-selected AS ldap
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ARG JOBS=
+COPY modules/fetch.sh modules/prepare.sh modules/recipe.sh modules/rust.sh /src/modules/
+COPY modules/ldap/ /src/modules/ldap/
+COPY modules/sources/README.md modules/sources/ldap* /src/sources/
+RUN --network=none --mount=type=cache,target=/cargo-target,id=valkey-bundle-cargo-target-ldap \
+    modules/prepare.sh ldap /src/sources /build \
+ && DEPS_DIR=/build/deps CARGO_TARGET_DIR=/cargo-target modules/ldap/build.sh /build/src /out \
+ && rm -rf /build
+
+# The tests' fixture module (tests/fixtures/fixture_module.c) under each module's file
+# and module name, against the header of the server the image ships: what replaces a
+# module whose inputs cannot be had, when <MODULE>_BUILD=stand-in.
+FROM build-base-selected AS stand-ins
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+COPY tests/fixtures/fixture_module.c /src/stand-in/
+COPY modules/search/module.env /src/modules/search/
+COPY modules/json/module.env /src/modules/json/
+COPY modules/bloom/module.env /src/modules/bloom/
+COPY modules/ldap/module.env /src/modules/ldap/
+COPY --from=valkey-selected /opt/valkey/include/valkeymodule.h /src/valkey-include/
+RUN --network=none for component in search json bloom ldap; do \
+        ( . "modules/$component/module.env" \
+          && mkdir -p "/out/$component" \
+          && gcc -shared -fPIC -O1 -Wall -Werror -I/src/valkey-include "-DFIXTURE_NAME=\"$MODULE_NAME\"" \
+                 -o "/out/$component/$MODULE_FILE" /src/stand-in/fixture_module.c ) || exit 1; \
+    done
+
+FROM search AS search-real
+FROM scratch AS search-stand-in
+COPY --from=stand-ins /out/search/ /out/
+# hadolint ignore=DL3006
+FROM search-${SEARCH_BUILD} AS search-selected
+
+FROM json AS json-real
+FROM scratch AS json-stand-in
+COPY --from=stand-ins /out/json/ /out/
+# hadolint ignore=DL3006
+FROM json-${JSON_BUILD} AS json-selected
+
+FROM bloom AS bloom-real
+FROM scratch AS bloom-stand-in
+COPY --from=stand-ins /out/bloom/ /out/
+# hadolint ignore=DL3006
+FROM bloom-${BLOOM_BUILD} AS bloom-selected
+
+FROM ldap AS ldap-real
+FROM scratch AS ldap-stand-in
+COPY --from=stand-ins /out/ldap/ /out/
+# hadolint ignore=DL3006
+FROM ldap-${LDAP_BUILD} AS ldap-selected
+
+FROM scratch AS modules
+COPY --from=search-selected /out/*.so /
+COPY --from=json-selected /out/*.so /
+COPY --from=bloom-selected /out/*.so /
+COPY --from=ldap-selected /out/*.so /
+
+# Module files built elsewhere, placed in the build context (a git-ignored directory).
+FROM scratch AS modules-prebuilt
+ARG PREBUILT_DIR=modules/prebuilt
+COPY ${PREBUILT_DIR}/*.so /
+
+# hadolint ignore=DL3006
+FROM ${MODULES_FROM} AS modules-selected
+
+# --- the image ---------------------------------------------------------------------
+
+FROM runtime-base-selected AS runtime
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 COPY --from=valkey-selected /opt/valkey/bin/ /usr/local/bin/
 COPY --from=modules-selected /*.so /usr/lib/valkey/
 COPY entrypoint/ /usr/local/lib/valkey-bundle/entrypoint/
@@ -206,7 +261,7 @@ COPY modules/ldap/module.env /usr/local/lib/valkey-bundle/modules/ldap/module.en
 
 # Byte-code compiled now, so that a read-only root costs nothing at start; every
 # library the server and the modules need must resolve.
-RUN ln -s /usr/local/lib/valkey-bundle/entrypoint/bundle-docker-entrypoint /usr/local/bin/bundle-docker-entrypoint \
+RUN --network=none ln -s /usr/local/lib/valkey-bundle/entrypoint/bundle-docker-entrypoint /usr/local/bin/bundle-docker-entrypoint \
  && ln -s /usr/local/lib/valkey-bundle/entrypoint/bundle-healthcheck /usr/local/bin/bundle-healthcheck \
  && python3 -m compileall -q --invalidation-mode checked-hash /usr/local/lib/valkey-bundle/entrypoint \
  && for file in /usr/local/bin/valkey-server /usr/lib/valkey/*.so; do \
@@ -222,6 +277,10 @@ ARG SEARCH_VERSION=1.2.1
 ARG JSON_VERSION=1.0.2
 ARG BLOOM_VERSION=1.0.1
 ARG LDAP_VERSION=1.0.0
+ARG SEARCH_BUILD
+ARG JSON_BUILD
+ARG BLOOM_BUILD
+ARG LDAP_BUILD
 LABEL org.opencontainers.image.title="valkey-bundle" \
       org.opencontainers.image.description="Valkey with the search (cluster coordinator), json, bloom and ldap modules" \
       org.opencontainers.image.source="${IMAGE_SOURCE}" \
@@ -232,7 +291,11 @@ LABEL org.opencontainers.image.title="valkey-bundle" \
       org.valkey-bundle.search.version="${SEARCH_VERSION}" \
       org.valkey-bundle.json.version="${JSON_VERSION}" \
       org.valkey-bundle.bloom.version="${BLOOM_VERSION}" \
-      org.valkey-bundle.ldap.version="${LDAP_VERSION}"
+      org.valkey-bundle.ldap.version="${LDAP_VERSION}" \
+      org.valkey-bundle.search.build="${SEARCH_BUILD}" \
+      org.valkey-bundle.json.build="${JSON_BUILD}" \
+      org.valkey-bundle.bloom.build="${BLOOM_BUILD}" \
+      org.valkey-bundle.ldap.build="${LDAP_BUILD}"
 
 WORKDIR /data
 EXPOSE 6379 16379 26673

@@ -44,11 +44,14 @@ Commands:
                re-release with other module pins) gives X.Y.Z-N first, then those;
                refs/heads/$default_branch gives sha-<commit> and edge; other refs fail
   platforms    print the default multi-arch platform list
-  versions     print the pins: component, version, source, sha256/commit, verified
+  versions     print the pins of every input (each component, and each dependency
+               its build would otherwise download: search/grpc, json/rapidjson,
+               ldap/crates, ...): version, source, sha256/commit/Cargo.lock, verified
   check-pins   fail unless every pin is verified (PIN_VERIFIED=yes and a pin)
-  fetch        download every pinned source into the cache and verify it; an
-               unverified pin is resolved and printed (only a checksum or commit
-               mismatch fails)
+  fetch [INPUT...]
+               bring every pinned input (or those named) into the cache and verify
+               it; an unverified pin is resolved and printed (a checksum, commit or
+               lock mismatch fails), and so is every input that cannot be had
   lint         ruff check + ruff format --check, shellcheck on every shell script,
                hadolint on the Dockerfile, actionlint on .github/workflows
   test [ARGS]  lint, then python3 -m pytest ARGS
@@ -65,6 +68,13 @@ Options (build, push):
                           the Actions cache service's variables in the environment).
                           build only reads it; push reads it and writes it (mode=max)
   --metadata-file FILE    write buildx's metadata of the build (JSON) to FILE
+  --stand-ins WHICH       none (default): every module is built from its pinned inputs,
+                          and a missing input stops the build; auto: a module whose
+                          inputs cannot be had is replaced by the tests' fixture module
+                          under its names (a stand-in); all, or a list (search,bloom):
+                          those modules. The build prints which module is real and
+                          which a stand-in; the labels org.valkey-bundle.<module>.build
+                          say it; such an image is tagged \$IMAGE:local only
   -- ARGS                 passed to docker buildx build as they are
 Options (push only):
   --by-digest             push without tags, by digest only (exactly one platform),
@@ -75,7 +85,14 @@ Options (push only):
 Environment:
   IMAGE                   image name without tag (default: valkey-bundle; lower-cased)
   VALKEY_BUNDLE_CACHE     the cache (default: \${XDG_CACHE_HOME:-\$HOME/.cache}/valkey-bundle);
-                          sources are kept in its sources/ directory
+                          inputs are kept in its sources/ directory
+  VALKEY_BUNDLE_OFFLINE   1: download nothing; use what the cache holds
+  <INPUT>_GIT, <INPUT>_TARBALL, <INPUT>_SHA256
+                          where an input comes from instead (a local repository or
+                          mirror; a local tarball and its sha256), e.g. LDAP_GIT,
+                          SEARCH_GRPC_GIT, VALKEY_TARBALL (see modules/fetch.sh). A
+                          VALKEY_TARBALL that is not the pinned release builds an
+                          image tagged \$IMAGE:local
   JOBS                    caps the parallelism of each compile stage
   BASE_IMAGE, BUILD_IMAGE the runtime / compile stages' base image (default
                           debian:trixie-slim)
@@ -85,8 +102,9 @@ Environment:
                           (default: the current one unless it has the docker driver,
                           else "valkey-bundle", created with the docker-container driver)
 
-Builds take their sources from the cache: every pinned source is fetched and verified
-there first (as by 'fetch') and linked into modules/sources/ for the Dockerfile.
+Builds take their inputs from the cache: every pinned input is fetched and verified
+there first (as by 'fetch') and linked into modules/sources/ for the Dockerfile; the
+compile steps then run without network.
 The release workflow runs, on each platform's runner,
   ./build.sh push --platform P --by-digest --cache registry --sbom --provenance
   ./build.sh smoke sha256:...
@@ -165,80 +183,121 @@ tags_for() {
     esac
 }
 
+# Every input of every component: the component, then its dependencies (DEPS in its
+# module.env), as modules/fetch.sh names them (search, search/grpc, ...).
+inputs() {
+    local c d
+    for c in "${components[@]}"; do
+        printf '%s\n' "$c"
+        for d in $(env_value "$c" DEPS); do
+            printf '%s\n' "$c/$d"
+        done
+    done
+}
+
+# input_value INPUT NAME: NAME of INPUT (<DEP>_NAME in the component's module.env for
+# a dependency).
+input_value() {
+    local prefix=''
+    [ "${1%%/*}" = "$1" ] || prefix=$(printf '%s' "${1#*/}" | tr '[:lower:]-' '[:upper:]_')_
+    env_value "${1%%/*}" "$prefix$2"
+}
+
+# input_pin INPUT: its sha256, commit or Cargo.lock sha256; empty when unknown.
+input_pin() {
+    local pin
+    pin=$(input_value "$1" SOURCE_SHA256)
+    [ -n "$pin" ] || pin=$(input_value "$1" SOURCE_COMMIT)
+    [ -n "$pin" ] || pin=$(input_value "$1" LOCKFILE_SHA256)
+    printf '%s' "$pin"
+}
+
 # Every pin verified: what a release is built from must not be resolved on the fly.
 check_pins() {
-    local c verified pin bad=()
-    for c in "${components[@]}"; do
-        verified=$(env_value "$c" PIN_VERIFIED)
-        pin=$(env_value "$c" SOURCE_SHA256)
-        [ -n "$pin" ] || pin=$(env_value "$c" SOURCE_COMMIT)
-        if [ "$verified" != yes ] || [ -z "$pin" ]; then
-            bad+=("$c")
+    local i bad=()
+    while IFS= read -r i; do
+        if [ "$(input_value "$i" PIN_VERIFIED)" != yes ] || [ -z "$(input_pin "$i")" ]; then
+            bad+=("$i")
         fi
-    done
+    done < <(inputs)
     if [ "${#bad[@]}" -gt 0 ]; then
-        die "unverified pins: ${bad[*]}; run modules/update-pins where GitHub is reachable (or merge the pull request of the update-pins workflow)"
+        die "unverified pins: ${bad[*]}; run ./build.sh fetch or modules/update-pins where GitHub is reachable and record what they resolve (or merge the pull request of the update-pins workflow)"
     fi
     note "every pin is verified"
 }
 
 versions() {
-    local c version url pin verified
-    printf '%-8s %-8s %-66s %-64s %s\n' COMPONENT VERSION SOURCE SHA256/COMMIT VERIFIED
-    for c in "${components[@]}"; do
-        version=$(env_value "$c" VERSION)
-        url=$(env_value "$c" SOURCE_URL)
-        pin=$(env_value "$c" SOURCE_SHA256)
-        [ -n "$pin" ] || pin=$(env_value "$c" SOURCE_COMMIT)
-        [ -n "$pin" ] || pin='(unknown)'
-        verified=$(env_value "$c" PIN_VERIFIED)
-        printf '%-8s %-8s %-66s %-64s %s\n' "$c" "$version" "$url" "$pin" "${verified:-no}"
-    done
+    local i pin
+    printf '%-19s %-16s %-66s %-64s %s\n' INPUT VERSION SOURCE SHA256/COMMIT/LOCK VERIFIED
+    while IFS= read -r i; do
+        pin=$(input_pin "$i")
+        printf '%-19s %-16s %-66s %-64s %s\n' "$i" "$(input_value "$i" VERSION)" \
+            "$(input_value "$i" SOURCE_URL)" "${pin:-(unknown)}" "$(input_value "$i" PIN_VERIFIED | sed 's/^$/no/')"
+    done < <(inputs)
 }
 
 cache_dir() {
     printf '%s' "${VALKEY_BUNDLE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/valkey-bundle}"
 }
 
-# fetch_sources [link]: every pinned source into the cache, verified; with "link",
-# also into modules/sources/ for the Dockerfile (a verified copy already there is
-# accepted too). One line per component on stdout.
-fetch_sources() {
-    local mode=${1:-} sources c path err version failed=()
+# fetch_inputs MODE [INPUT...]: the inputs (default: all) into the cache, verified; one
+# line per input on stdout. MODE "fetch": a missing input is an error at the end;
+# "link": also linked into modules/sources/ for the Dockerfile (a verified copy already
+# there is accepted too), and what is missing is left in missing_inputs for the caller.
+missing_inputs=()
+fetch_inputs() {
+    local mode=$1 sources i path err name errfile all
+    shift
     sources=$(cache_dir)/sources
     mkdir -p -- "$sources"
-    for c in "${components[@]}"; do
-        version=$(env_value "$c" VERSION)
-        if ! path=$("$modules_dir/fetch.sh" "$c" "$sources" 2>"$sources/.fetch-$c.err"); then
-            if [ "$mode" = link ] && [ -f "$modules_dir/sources/$c-$version.tar.gz" ] &&
-                path=$("$modules_dir/fetch.sh" "$c" "$modules_dir/sources" 2>/dev/null); then
-                rm -f -- "$sources/.fetch-$c.err"
-                printf '%-8s %s\n' "$c" "$path"
+    missing_inputs=()
+    if [ "$#" -eq 0 ]; then
+        mapfile -t all < <(inputs)
+        set -- "${all[@]}"
+    fi
+    for i in "$@"; do
+        name=${i//\//-}-$(input_value "$i" VERSION).tar.gz
+        errfile=$sources/.fetch-${i//\//-}.err
+        if ! path=$("$modules_dir/fetch.sh" "$i" "$sources" 2>"$errfile"); then
+            if [ "$mode" = link ] && [ -f "$modules_dir/sources/$name" ] &&
+                path=$(VALKEY_BUNDLE_OFFLINE=1 "$modules_dir/fetch.sh" "$i" "$modules_dir/sources" 2>/dev/null); then
+                rm -f -- "$errfile"
+                printf '%-19s %s\n' "$i" "$path"
                 continue
             fi
-            err=$(grep -v '^$' "$sources/.fetch-$c.err" | tail -n 1)
+            err=$(grep -v '^$' "$errfile" | tail -n 1)
             err=${err#modules/fetch.sh: }
-            rm -f -- "$sources/.fetch-$c.err"
-            echo "$prog: error: the $c source is neither cached nor reachable: ${err:-modules/fetch.sh $c failed}" >&2
-            failed+=("$c")
+            rm -f -- "$errfile"
+            note "${err:-modules/fetch.sh $i failed}"
+            missing_inputs+=("$i")
             continue
         fi
         # Unverified pins are resolved by fetch.sh: show what it found.
-        grep -E 'warning|resolved' "$sources/.fetch-$c.err" >&2 || true
-        rm -f -- "$sources/.fetch-$c.err"
-        printf '%-8s %s\n' "$c" "$path"
-        if [ "$mode" = link ]; then
-            # Old versions of this component would only invalidate the build cache.
-            find "$modules_dir/sources" -maxdepth 1 -name "$c-*.tar.gz" ! -name "$c-$version.tar.gz" -delete
-            if [ "$path" != "$modules_dir/sources/$c-$version.tar.gz" ]; then
-                ln -f -- "$path" "$modules_dir/sources/$c-$version.tar.gz" 2>/dev/null ||
-                    cp -f -- "$path" "$modules_dir/sources/$c-$version.tar.gz"
+        grep -E 'warning|resolved|packed|vendored' "$errfile" >&2 || true
+        rm -f -- "$errfile"
+        printf '%-19s %s\n' "$i" "$path"
+        # Another Valkey than the pin goes in under its own name (valkey_override).
+        if [ "$mode" = link ] && ! { [ "$i" = valkey ] && valkey_overridden; }; then
+            # Old versions of this input would only invalidate the build cache.
+            find "$modules_dir/sources" -maxdepth 1 -name "${i//\//-}-*.tar.gz" ! -name "$name" -delete
+            if [ "$path" != "$modules_dir/sources/$name" ]; then
+                ln -f -- "$path" "$modules_dir/sources/$name" 2>/dev/null ||
+                    cp -f -- "$path" "$modules_dir/sources/$name"
             fi
         fi
     done
-    if [ "${#failed[@]}" -gt 0 ]; then
-        die "missing sources: ${failed[*]}"
+    if [ "$mode" = fetch ] && [ "${#missing_inputs[@]}" -gt 0 ]; then
+        die "missing inputs: ${missing_inputs[*]} (neither in $sources nor reachable)"
     fi
+}
+
+# missing_of COMPONENT: the inputs of COMPONENT among missing_inputs, space separated.
+missing_of() {
+    local i out=()
+    for i in ${missing_inputs[@]+"${missing_inputs[@]}"}; do
+        [ "${i%%/*}" != "$1" ] || out+=("$i")
+    done
+    printf '%s' "${out[*]:-}"
 }
 
 # --- docker -----------------------------------------------------------------------
@@ -335,30 +394,204 @@ revision() {
     fi
 }
 
+# --- what goes into the image -----------------------------------------------------
+
+# inputs_summary: one line: which modules an offline build here makes real (every
+# input in the cache) and which stand-ins, naming the inputs that are missing. The
+# real-module tests run for the real ones only.
+inputs_summary() {
+    local sources i c missing=() real=() stand_in=() all
+    sources=$(cache_dir)/sources
+    mapfile -t all < <(inputs)
+    for i in "${all[@]}"; do
+        VALKEY_BUNDLE_OFFLINE=1 "$modules_dir/fetch.sh" "$i" "$sources" >/dev/null 2>&1 || missing+=("$i")
+    done
+    for c in search json bloom ldap; do
+        if [[ " ${missing[*]:-} " == *" $c"[\ /]* ]]; then stand_in+=("$c"); else real+=("$c"); fi
+    done
+    note "real-module tier: real ${real[*]:-(none)}; stand-ins ${stand_in[*]:-(none)}${missing[*]:+ (inputs not in $sources: ${missing[*]})}"
+}
+
+module_components=(search json bloom ldap)
+declare -A module_build=()
+
+# plan_modules SPEC: fetch (and link) the inputs, then decide for each module whether
+# it is real or a stand-in (the test fixture under its names) and say so, one line.
+# SPEC (--stand-ins): none (default: every module real, a missing input is an error),
+# auto (a module with a missing input becomes a stand-in), all, or a list of modules.
+plan_modules() {
+    local spec=$1 c i explicit=() wanted=() missing bad=() line=() all_inputs
+    case $spec in
+        none | auto) ;;
+        all) explicit=("${module_components[@]}") ;;
+        *)
+            IFS=', ' read -r -a explicit <<<"$spec"
+            for c in ${explicit[@]+"${explicit[@]}"}; do
+                [[ " ${module_components[*]} " == *" $c "* ]] ||
+                    die "--stand-ins $spec: '$c' is not a module (${module_components[*]}), nor none, auto or all"
+            done
+            ;;
+    esac
+    # Only the inputs of what is really built are needed.
+    mapfile -t all_inputs < <(inputs)
+    for i in "${all_inputs[@]}"; do
+        [[ " ${explicit[*]:-} " == *" ${i%%/*} "* ]] || wanted+=("$i")
+    done
+    note "inputs: cache $(cache_dir)/sources"
+    fetch_inputs link "${wanted[@]}" >&2
+    if [ -n "$(missing_of valkey)" ] && [ -z "${VALKEY_TARBALL:-}" ]; then
+        bad+=("valkey")
+    fi
+    for c in "${module_components[@]}"; do
+        missing=$(missing_of "$c")
+        if [[ " ${explicit[*]:-} " == *" $c "* ]]; then
+            module_build[$c]=stand-in
+            line+=("$c: stand-in (asked for)")
+        elif [ -z "$missing" ]; then
+            module_build[$c]=real
+            line+=("$c: real")
+        elif [ "$spec" = auto ]; then
+            module_build[$c]=stand-in
+            line+=("$c: STAND-IN (missing: $missing)")
+        else
+            bad+=("$c ($missing)")
+        fi
+    done
+    if [ "${#bad[@]}" -gt 0 ]; then
+        die "missing inputs: ${bad[*]}: run './build.sh fetch' where they are reachable; or build with --stand-ins auto (such a module becomes the test fixture, labelled stand-in); for Valkey set VALKEY_TARBALL and VALKEY_SHA256"
+    fi
+    note "modules: $(IFS=';'; printf '%s' "${line[*]}" | sed 's/;/; /g')"
+}
+
+# Whether VALKEY_TARBALL is another Valkey than the pinned release.
+valkey_overridden() {
+    local sha
+    [ -n "${VALKEY_TARBALL:-}" ] || return 1
+    sha=$(printf '%s' "${VALKEY_SHA256:-}" | tr 'A-F' 'a-f')
+    [ "$sha" != "$(env_value valkey SOURCE_SHA256)" ]
+}
+
+# valkey_override: with a VALKEY_TARBALL that is not the pinned release, that tarball
+# (verified by fetch.sh against VALKEY_SHA256) in modules/sources/ under its own name;
+# prints its file name and version (from its src/version.h). Nothing otherwise.
+valkey_override() {
+    local tarball name version
+    valkey_overridden || return 0
+    tarball=$("$modules_dir/fetch.sh" valkey "$(cache_dir)/sources") || exit 1
+    name=$(basename -- "$tarball")
+    [[ $name == valkey* ]] || die "VALKEY_TARBALL: the Dockerfile's valkey stage takes only files named valkey*, not $name"
+    [ "$tarball" -ef "$modules_dir/sources/$name" ] ||
+        ln -f -- "$tarball" "$modules_dir/sources/$name" 2>/dev/null || cp -f -- "$tarball" "$modules_dir/sources/$name"
+    version=$(tar -xzOf "$tarball" --wildcards '*/src/version.h' 2>/dev/null |
+        sed -n 's/^#define VALKEY_VERSION "\(.*\)"$/\1/p' | head -n 1)
+    [ -n "$version" ] || die "VALKEY_TARBALL=$VALKEY_TARBALL: no VALKEY_VERSION in its src/version.h"
+    printf '%s %s\n' "$name" "$version"
+}
+
+# Whether the builder cuts the network per step (RUN --network=none): BuildKit in a
+# container, or a Docker Engine of 23 or newer. Docker 20.10's built-in frontend
+# refuses the flag.
+per_step_network() {
+    local version
+    [ -z "$1" ] || return 0
+    version=$(docker version --format '{{.Server.Version}}' 2>/dev/null) || return 1
+    [ "${version%%.*}" -ge 23 ] 2>/dev/null
+}
+
+# base_images DOCKERFILE STAGE...: build the package-installing stages (with network)
+# as images of their own, for a build that then runs with --network=none; prints the
+# --build-arg for each.
+base_images() {
+    local file=$1 stage key tag arg
+    shift
+    key=$({ cat -- "$file"; printf '%s\n' "${BASE_IMAGE:-}" "${BUILD_IMAGE:-}"; } | sha256sum | cut -c1-12)
+    for stage in "$@"; do
+        tag=valkey-bundle-base/$stage:$key
+        local build=(buildx build --load --file "$file" --target "$stage" --tag "$tag")
+        [ -z "${BASE_IMAGE:-}" ] || build+=(--build-arg "BASE_IMAGE=$BASE_IMAGE")
+        [ -z "${BUILD_IMAGE:-}" ] || build+=(--build-arg "BUILD_IMAGE=$BUILD_IMAGE")
+        note "docker ${build[*]} $root"
+        docker "${build[@]}" "$root" >&2 || die "building the $stage stage failed"
+        arg=$(printf '%s' "$stage" | tr '[:lower:]-' '[:upper:]_')_FROM
+        printf '%s\n' --build-arg "$arg=$tag"
+    done
+}
+
 # build_image push|load PLATFORMS [DOCKER_BUILD_ARGS...]; the options --cache,
-# --metadata-file, --by-digest, --sbom and --provenance come in opt_* (see main).
+# --metadata-file, --by-digest, --sbom, --provenance and --stand-ins come in opt_*
+# (see main).
 build_image() {
-    local mode=$1 platforms=$2 tag c upper builder='' metadata digest several=no
+    local mode=$1 platforms=$2 tag c upper builder='' metadata digest several=no override
+    local valkey_file='' valkey_label pinned=yes dockerfile=$root/Dockerfile bases=() base_args built=()
     shift 2
     [ "${platforms//[^,]/}" = "" ] || several=yes
     need_docker
     if [ "$mode" = push ]; then
         need_registry_image push
+        [ "$opt_stand_ins" = none ] || die "push publishes real modules only: --stand-ins is for local builds"
+        ! valkey_overridden || die "push publishes the pinned Valkey only: VALKEY_TARBALL is another one"
     fi
-    note "sources: cache $(cache_dir)/sources"
-    fetch_sources link >&2
+    plan_modules "$opt_stand_ins"
+    valkey_label=$(valkey_version)
+    override=$(valkey_override)
+    if [ -n "$override" ]; then
+        read -r valkey_file valkey_label <<<"$override"
+        pinned=no
+    fi
+    for c in "${module_components[@]}"; do
+        [ "${module_build[$c]}" = real ] || pinned=no
+    done
 
-    local args=(buildx build --file "$root/Dockerfile" --target runtime)
-    if [ "$opt_by_digest" = no ]; then
-        while IFS= read -r tag; do
-            args+=(--tag "$image:$tag")
-        done < <(tags)
+    # The docker driver can neither push attestations, nor export cache, nor build
+    # several platforms at once.
+    if [ "$mode" = push ] || [ "$several" = yes ] || [ -n "$opt_cache" ]; then
+        builder=$(container_builder)
     fi
-    args+=(--build-arg "IMAGE_VERSION=$(valkey_version)" --build-arg "IMAGE_REVISION=$(revision)")
-    args+=(--build-arg "IMAGE_SOURCE=$(image_source)")
+    local args=(buildx build --target runtime)
+    if ! per_step_network "$builder"; then
+        # Two steps: the stages that install packages, then everything else with the
+        # network cut for the whole build (the frontend knows no RUN --network).
+        [ "$several" = no ] || die "building several platforms needs a builder that cuts the network per step (a docker-container builder)"
+        tmp_dockerfile=$(mktemp)
+        trap 'rm -f -- "$tmp_dockerfile" "${tmp_metadata:-}"' EXIT
+        sed 's/^RUN --network=none /RUN /' "$dockerfile" >"$tmp_dockerfile"
+        dockerfile=$tmp_dockerfile
+        bases=(build-base runtime-base)
+        if [ "${module_build[search]}" = real ] || [ "${module_build[json]}" = real ]; then bases+=(cmake-base); fi
+        if [ "${module_build[bloom]}" = real ] || [ "${module_build[ldap]}" = real ]; then bases+=(rust-base); fi
+        note "this builder's Dockerfile frontend cannot cut the network per step: building ${bases[*]} first"
+        base_args=$(base_images "$dockerfile" "${bases[@]}") || exit 1
+        mapfile -t -O "${#args[@]}" args <<<"$base_args"
+        args+=(--network=none)
+    fi
+    args+=(--file "$dockerfile")
+    [ -z "$builder" ] || args+=(--builder "$builder")
+
+    if [ "$opt_by_digest" = no ]; then
+        if [ "$pinned" = yes ]; then
+            mapfile -t built < <(tags)
+        else
+            # Not what the pins describe: never under a release tag.
+            built=(local)
+            note "not built from the pins alone: tagged $image:local only"
+        fi
+        for tag in "${built[@]}"; do
+            args+=(--tag "$image:$tag")
+        done
+    fi
+    args+=(--build-arg "IMAGE_VERSION=$valkey_label$([ "$pinned" = yes ] || printf -- -local)")
+    args+=(--build-arg "IMAGE_REVISION=$(revision)" --build-arg "IMAGE_SOURCE=$(image_source)")
     for c in "${components[@]}"; do
         upper=$(printf '%s' "$c" | tr '[:lower:]' '[:upper:]')
         args+=(--build-arg "${upper}_VERSION=$(env_value "$c" VERSION)")
+    done
+    args+=(--build-arg "VALKEY_VERSION=$valkey_label")
+    if [ -n "$valkey_file" ]; then
+        args+=(--build-arg "VALKEY_SOURCE_FILE=$valkey_file" --build-arg "VALKEY_SOURCE_SHA256=$VALKEY_SHA256")
+    fi
+    for c in "${module_components[@]}"; do
+        upper=$(printf '%s' "$c" | tr '[:lower:]' '[:upper:]')
+        args+=(--build-arg "${upper}_BUILD=${module_build[$c]}")
     done
     [ -z "${JOBS:-}" ] || args+=(--build-arg "JOBS=$JOBS")
     [ -z "${BASE_IMAGE:-}" ] || args+=(--build-arg "BASE_IMAGE=$BASE_IMAGE")
@@ -375,17 +608,11 @@ build_image() {
     metadata=$opt_metadata_file
     if [ "$opt_by_digest" = yes ] && [ -z "$metadata" ]; then
         tmp_metadata=$(mktemp)
-        trap 'rm -f -- "$tmp_metadata"' EXIT
+        trap 'rm -f -- "$tmp_metadata" "${tmp_dockerfile:-}"' EXIT
         metadata=$tmp_metadata
     fi
     [ -z "$metadata" ] || args+=(--metadata-file "$metadata")
 
-    # The docker driver can neither push attestations, nor export cache, nor build
-    # several platforms at once.
-    if [ "$mode" = push ] || [ "$several" = yes ] || [ -n "$opt_cache" ]; then
-        builder=$(container_builder)
-        args+=(--builder "$builder")
-    fi
     case $mode in
         push)
             if [ "$opt_by_digest" = yes ]; then
@@ -418,7 +645,7 @@ build_image() {
     fi
     docker "${args[@]}"
     if [ "$mode" = load ] && [ "$several" = no ]; then
-        note "built $(tags | sed "s|^|$image:|" | tr '\n' ' ')"
+        note "built ${built[*]/#/$image:}"
     fi
 }
 
@@ -591,10 +818,11 @@ case $command in
     platforms) [ "$#" -eq 0 ] || die "platforms takes no arguments"; printf '%s\n' "$default_platforms" ;;
     versions) [ "$#" -eq 0 ] || die "versions takes no arguments"; versions ;;
     check-pins) [ "$#" -eq 0 ] || die "check-pins takes no arguments"; check_pins ;;
-    fetch) [ "$#" -eq 0 ] || die "fetch takes no arguments"; fetch_sources ;;
+    fetch) fetch_inputs fetch "$@" ;;
     lint) [ "$#" -eq 0 ] || die "lint takes no arguments"; lint ;;
     test)
         lint
+        inputs_summary
         cd "$root"
         exec python3 -m pytest "$@"
         ;;
@@ -604,7 +832,7 @@ case $command in
         platforms=''
         [ "$command" = push ] && platforms=$default_platforms
         extra=()
-        opt_cache='' opt_metadata_file='' opt_by_digest=no opt_sbom=no opt_provenance=no
+        opt_cache='' opt_metadata_file='' opt_by_digest=no opt_sbom=no opt_provenance=no opt_stand_ins=none
         while [ "$#" -gt 0 ]; do
             case $1 in
                 --platform) [ "$#" -ge 2 ] || die "--platform needs a value"; platforms=$2; shift 2 ;;
@@ -612,6 +840,8 @@ case $command in
                 --cache) [ "$#" -ge 2 ] || die "--cache needs a value"; opt_cache=$2; shift 2 ;;
                 --cache=*) opt_cache=${1#--cache=}; shift ;;
                 --metadata-file) [ "$#" -ge 2 ] || die "--metadata-file needs a value"; opt_metadata_file=$2; shift 2 ;;
+                --stand-ins) [ "$#" -ge 2 ] || die "--stand-ins needs a value"; opt_stand_ins=$2; shift 2 ;;
+                --stand-ins=*) opt_stand_ins=${1#--stand-ins=}; shift ;;
                 --metadata-file=*) opt_metadata_file=${1#--metadata-file=}; shift ;;
                 --by-digest | --sbom | --provenance)
                     [ "$command" = push ] || die "$1 is an option of push only"

@@ -4,6 +4,7 @@ the test fixtures say about versions and file names agrees with it."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 import subprocess
@@ -50,6 +51,25 @@ def parse_env(path: Path) -> dict[str, str]:
 
 def env(component: str) -> dict[str, str]:
     return parse_env(MODULES_DIR / component / "module.env")
+
+
+def deps(component: str) -> list[str]:
+    return env(component).get("DEPS", "").split()
+
+
+def inputs() -> list[str]:
+    """Every input modules/fetch.sh takes: each component, then its dependencies."""
+    return [name for c in COMPONENTS for name in [c, *(f"{c}/{d}" for d in deps(c))]]
+
+
+def input_fields(name: str) -> dict[str, str]:
+    """The fields of an input (a dependency's <DEP>_ prefix removed)."""
+    component, _, dep = name.partition("/")
+    values = env(component)
+    if not dep:
+        return values
+    prefix = dep.upper().replace("-", "_") + "_"
+    return {k[len(prefix) :]: v for k, v in values.items() if k.startswith(prefix)}
 
 
 def dockerfile_stages() -> dict[str, str]:
@@ -105,6 +125,48 @@ def test_required_fields(component):
         assert values["MODULE_NAME"]
 
 
+@pytest.mark.parametrize("name", [i for i in inputs() if "/" in i])
+def test_dependency_fields(name):
+    """A dependency is a git source (a commit, or PIN_VERIFIED=no) or vendored crates."""
+    values = input_fields(name)
+    for field in ("VERSION", "SOURCE_URL", "PIN_VERIFIED"):
+        assert values.get(field), f"{name}: {field} is missing or empty"
+    assert values["PIN_VERIFIED"] in ("yes", "no")
+    assert values["SOURCE_URL"].startswith("https://")
+    if values.get("KIND") == "crates":
+        component = name.split("/")[0]
+        assert values["VERSION"] == env(component)["VERSION"], f"{name}: VERSION follows {component}'s"
+        lock = values["LOCKFILE"]
+        assert lock == "upstream" or (lock.startswith("modules/") and lock.endswith("Cargo.lock")), lock
+        sha = values["LOCKFILE_SHA256"]
+        if values["PIN_VERIFIED"] == "yes":
+            assert HEX64.match(sha), f"{name}: LOCKFILE_SHA256 {sha!r}"
+        else:
+            assert sha == "", f"{name}: an unverified lock has no sha256 yet"
+        if lock != "upstream":
+            path = ROOT / lock
+            assert path.exists() == (values["PIN_VERIFIED"] == "yes"), f"{name}: {lock} and PIN_VERIFIED disagree"
+            if path.exists():
+                assert hashlib.sha256(path.read_bytes()).hexdigest() == sha, f"{lock} is not LOCKFILE_SHA256"
+    else:
+        assert values["SOURCE_URL"].endswith(".git"), f"{name}: a dependency is a git source or crates"
+        assert values.get("LICENSE"), f"{name}: LICENSE"
+        commit = values.get("SOURCE_COMMIT", "")
+        if values["PIN_VERIFIED"] == "yes":
+            assert HEX40.match(commit), f"{name}: SOURCE_COMMIT must be 40 hex digits: {commit!r}"
+        else:
+            assert commit == "" and values.get("SOURCE_TAG"), f"{name}: an unverified commit is empty, its tag named"
+
+
+def test_search_dependencies_are_what_its_cmake_clones():
+    assert deps("search") == ["grpc", "highwayhash", "googletest"]
+    grpc = input_fields("search/grpc")
+    assert grpc["SOURCE_TAG"] == "v1.70.1" and grpc["SUBMODULES"] == "yes"
+    assert input_fields("json/rapidjson")["SOURCE_COMMIT"] == "ebd87cb468fb4cb060b37e579718c4a4125416c1"
+    for component in ("bloom", "ldap"):
+        assert deps(component) == ["crates"]
+
+
 @pytest.mark.parametrize("component", COMPONENTS)
 def test_pins_are_well_formed(component):
     values = env(component)
@@ -150,14 +212,13 @@ def test_runtime_facts():
             assert re.fullmatch(r"[a-z0-9_]+", feature), f"{component}: {feature!r} is no /proc/cpuinfo flag"
 
 
-def test_rust_toolchains_pinned():
-    assert env("ldap")["RUST_TOOLCHAIN"] == "1.87.0", "valkey-ldap segfaults when built with Rust >= 1.88"
-    assert re.fullmatch(r"\d+\.\d+\.\d+", env("bloom")["RUST_TOOLCHAIN"])
-    lock = env("bloom")["LOCKFILE"]
-    if (MODULES_DIR / "bloom" / "Cargo.lock").exists():
-        assert lock == "pinned", "modules/bloom/Cargo.lock exists: set LOCKFILE=pinned"
-    else:
-        assert lock == "floating", "no modules/bloom/Cargo.lock: the build floats, say so (LOCKFILE=floating)"
+def test_rust_from_debian_within_the_modules_bounds():
+    """Debian trixie's Rust (1.85) builds both; valkey-ldap segfaults when built with 1.88+."""
+    assert env("ldap")["RUST_MIN"] == "1.85" and env("ldap")["RUST_BELOW"] == "1.88"
+    assert env("bloom")["RUST_MIN"] == "1.85"
+    assert "RUST_TOOLCHAIN" not in env("ldap") and "RUST_TOOLCHAIN" not in env("bloom"), "no rustup toolchain"
+    assert input_fields("ldap/crates")["LOCKFILE"] == "upstream"
+    assert input_fields("bloom/crates")["LOCKFILE"] == "modules/bloom/Cargo.lock"
 
 
 def test_fixture_modules_match_the_real_ones():
@@ -176,16 +237,56 @@ def test_recipe_exists_and_the_dockerfile_runs_it(component):
     assert component in stages, f"no Dockerfile stage named {component}"
     stage = stages[component]
     assert f"modules/{component}/build.sh " in stage, f"stage {component} does not run its recipe"
-    assert f"modules/fetch.sh {component} " in stage, f"stage {component} does not fetch through modules/fetch.sh"
-    assert "modules/unpack.sh " in stage, f"stage {component} does not unpack through modules/unpack.sh"
+    assert f"modules/prepare.sh {component} /src/sources /build" in stage, f"stage {component} skips modules/prepare.sh"
     assert f"COPY modules/sources/README.md modules/sources/{component}* " in stage
     assert "--mount=type=cache" in stage
+    if deps(component):
+        assert "DEPS_DIR=/build/deps " in stage
 
 
-def test_modules_stage_collects_every_module_stage():
-    stage = dockerfile_stages()["modules"]
+def dockerfile_runs() -> list[tuple[str, str]]:
+    """(stage, RUN instruction with its continuation lines) for every RUN."""
+    runs = []
+    for stage, text in dockerfile_stages().items():
+        for match in re.finditer(r"^RUN .*?(?<!\\)$", text, re.M | re.S):
+            runs.append((stage, match.group(0)))
+    return runs
+
+
+def test_only_the_package_stages_reach_a_network():
+    """apt-get in the four *-base stages; every other RUN has the network cut."""
+    bases = {"build-base", "cmake-base", "rust-base", "runtime-base"}
+    seen = set()
+    for stage, run in dockerfile_runs():
+        if stage in bases:
+            assert "apt-get install" in run and "--network" not in run, (stage, run)
+            seen.add(stage)
+        else:
+            assert run.startswith("RUN --network=none "), f"stage {stage}: {run.splitlines()[0]}"
+            assert "apt-get" not in run and "curl" not in run, (stage, run)
+    assert seen == bases
+    text = DOCKERFILE.read_text()
+    for base in bases:
+        arg = base.upper().replace("-", "_") + "_FROM"
+        assert re.search(rf"^ARG {arg}={base}$", text, re.M)
+        assert f"FROM ${{{arg}}} AS {base}-selected" in text
+    assert "curl" not in dockerfile_stages()["build-base"], "nothing downloads: no curl in the toolchain"
+
+
+def test_modules_stage_collects_every_module_real_or_stand_in():
+    stages = dockerfile_stages()
+    text = DOCKERFILE.read_text()
     for component in MODULE_COMPONENTS:
-        assert f"COPY --from={component} /out/*.so /" in stage
+        upper = component.upper()
+        assert f"COPY --from={component}-selected /out/*.so /" in stages["modules"]
+        assert f"FROM {component} AS {component}-real" in text
+        assert f"COPY --from=stand-ins /out/{component}/ /out/" in stages[f"{component}-stand-in"]
+        assert f"FROM {component}-${{{upper}_BUILD}} AS {component}-selected" in text
+        assert re.search(rf"^ARG {upper}_BUILD=real$", text, re.M)
+        assert f'org.valkey-bundle.{component}.build="${{{upper}_BUILD}}"' in stages["runtime"]
+        assert f"COPY modules/{component}/module.env " in stages["stand-ins"]
+    assert "tests/fixtures/fixture_module.c" in stages["stand-ins"]
+    assert "!tests/fixtures/fixture_module.c" in (ROOT / ".dockerignore").read_text().splitlines()
 
 
 def test_dockerfile_swappable_parts_and_runtime():
@@ -196,6 +297,7 @@ def test_dockerfile_swappable_parts_and_runtime():
     assert "FROM ${MODULES_FROM} AS modules-selected" in text
     assert "FROM ${VALKEY_FROM} AS valkey-selected" in text
     assert "# syntax=" not in text and "<<" not in text and "--link" not in text, "the daemon's frontend is old"
+    assert "FROM ${RUNTIME_BASE_FROM} AS runtime-base-selected" in text
     runtime = dockerfile_stages()["runtime"]
     assert "\nVOLUME" not in "\n" + runtime
     assert 'ENTRYPOINT ["bundle-docker-entrypoint"]' in runtime
@@ -226,15 +328,16 @@ def test_tags_follow_the_scheme():
 def test_build_sh_platforms_and_versions():
     assert run("./build.sh", "platforms").strip() == "linux/amd64,linux/arm64"
     table = run("./build.sh", "versions").splitlines()
-    assert table[0].split()[:2] == ["COMPONENT", "VERSION"]
+    assert table[0].split()[:2] == ["INPUT", "VERSION"]
     rows = {line.split()[0]: line.split() for line in table[1:]}
-    assert sorted(rows) == sorted(COMPONENTS)
-    for component in COMPONENTS:
-        values = env(component)
-        row = rows[component]
+    assert list(rows) == inputs()
+    assert {"search/grpc", "search/highwayhash", "search/googletest", "json/rapidjson", "ldap/crates"} <= set(rows)
+    for name in inputs():
+        values = input_fields(name)
+        row = rows[name]
         assert row[1] == values["VERSION"] and row[2] == values["SOURCE_URL"]
         assert row[-1] == values["PIN_VERIFIED"]
-        pin = values.get("SOURCE_SHA256") or values.get("SOURCE_COMMIT") or "(unknown)"
+        pin = values.get("SOURCE_SHA256") or values.get("SOURCE_COMMIT") or values.get("LOCKFILE_SHA256") or "(unknown)"
         assert row[3] == pin
 
 
@@ -287,6 +390,7 @@ def test_shell_script_discovery_finds_the_known_ones():
     scripts = {p.relative_to(ROOT).as_posix() for p in shell_scripts()}
     assert {"build.sh", "modules/fetch.sh", "modules/unpack.sh"} <= scripts
     assert {f"modules/{c}/build.sh" for c in COMPONENTS} <= scripts
+    assert {"modules/prepare.sh", "modules/recipe.sh", "modules/rust.sh"} <= scripts
 
 
 def fake_path(tmp_path: Path, docker_script: str | None) -> str:

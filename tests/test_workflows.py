@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from valkey_bundle.module_files import parse_env_file
+
 yaml = pytest.importorskip("yaml", reason="PyYAML comes with kubernetes-validate (the test extra)")
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -306,6 +308,7 @@ FAKE_DOCKER = r"""#!/usr/bin/env bash
 printf '%s\n' "$@" --- >>"$DOCKER_LOG"
 case "$1 $2" in
     "info "*) exit 0 ;;
+    "version "*) echo "${FAKE_ENGINE_VERSION:-28.2.2}"; exit 0 ;;
     "buildx version") echo "github.com/docker/buildx v0.0.0-fake"; exit 0 ;;
     "buildx inspect") printf 'Name: fake-builder\nDriver: docker-container\n'; exit 0 ;;
     "buildx build")
@@ -313,6 +316,10 @@ case "$1 $2" in
         for arg in "$@"; do
             if [ "$previous" = --metadata-file ]; then
                 printf '{\n  "buildx.build.ref": "x",\n  "containerimage.digest": "%s"\n}\n' "$FAKE_DIGEST" >"$arg"
+            fi
+            if [ "$previous" = --file ]; then
+                cut=$(grep -c '^RUN --network=none ' "$arg")
+                printf 'steps without network in the Dockerfile: %s\n---\n' "$cut" >>"$DOCKER_LOG"
             fi
             previous=$arg
         done
@@ -340,7 +347,7 @@ def checkout(tmp_path):
     (root / "modules" / "sources").mkdir(parents=True)
     shutil.copy2(ROOT / "build.sh", root)
     shutil.copy2(ROOT / "Dockerfile", root)
-    for script in ("fetch.sh", "unpack.sh"):
+    for script in ("fetch.sh", "prepare.sh", "unpack.sh"):
         shutil.copy2(ROOT / "modules" / script, root / "modules")
     env = {
         "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}",
@@ -356,13 +363,21 @@ def checkout(tmp_path):
         component = env_file.parent.name
         (root / "modules" / component).mkdir()
         shutil.copy2(env_file, root / "modules" / component)
-        (tarballs / component).mkdir()
-        (tarballs / component / "README").write_text(component)
-        tarball = tarballs / f"{component}.tar.gz"
-        subprocess.run(["tar", "-czf", str(tarball), "-C", str(tarballs), component], check=True)
-        sha = subprocess.run(["sha256sum", str(tarball)], capture_output=True, text=True, check=True).stdout.split()[0]
-        env[f"{component.upper()}_TARBALL"] = str(tarball)
-        env[f"{component.upper()}_SHA256"] = sha
+        deps = parse_env_file(env_file.read_text()).get("DEPS", "").split()
+        for name in [component, *(f"{component}/{dep}" for dep in deps)]:
+            slug = name.replace("/", "-")
+            (tarballs / slug).mkdir()
+            (tarballs / slug / "README").write_text(name)
+            tarball = tarballs / f"{slug}.tar.gz"
+            subprocess.run(["tar", "-czf", str(tarball), "-C", str(tarballs), slug], check=True)
+            sha = subprocess.run(["sha256sum", str(tarball)], capture_output=True, text=True, check=True)
+            upper = slug.upper().replace("-", "_")
+            env[f"{upper}_TARBALL"] = str(tarball)
+            env[f"{upper}_SHA256"] = sha.stdout.split()[0]
+    # The fake Valkey tarball is the pinned release of this checkout.
+    valkey_env = root / "modules" / "valkey" / "module.env"
+    pinned = parse_env_file(valkey_env.read_text())["SOURCE_SHA256"]
+    valkey_env.write_text(valkey_env.read_text().replace(pinned, env["VALKEY_SHA256"]))
     (tmp_path / "bin").mkdir()
     docker = tmp_path / "bin" / "docker"
     docker.write_text(FAKE_DOCKER)
@@ -437,6 +452,78 @@ def test_build_reads_the_cache_but_never_writes_it(checkout):
     assert build[build.index("--cache-from") + 1] == "type=gha,scope=valkey-bundle-linux-arm64"
     assert "--cache-to" not in build and "--load" in build
     assert build.count("--tag") == len(build_sh("tags").split())
+
+
+def test_build_cuts_the_network_per_step_on_a_modern_engine(checkout):
+    result = run_build_sh(checkout, "build")
+    assert result.returncode == 0, result.stderr
+    calls = docker_calls(checkout)
+    builds = [c for c in calls if c[:2] == ["buildx", "build"]]
+    assert len(builds) == 1, "one build: the frontend cuts the network per step"
+    build = builds[0]
+    assert "--network=none" not in build
+    assert build[build.index("--file") + 1] == str(checkout[0] / "Dockerfile")
+    cut = len(re.findall(r"^RUN --network=none ", (ROOT / "Dockerfile").read_text(), re.M))
+    assert cut >= 7, "valkey, search, json, bloom, ldap, stand-ins, runtime"
+    assert [f"steps without network in the Dockerfile: {cut}"] in calls
+    for component in ("SEARCH", "JSON", "BLOOM", "LDAP"):
+        assert f"{component}_BUILD=real" in build
+    tags = [build[i + 1] for i, a in enumerate(build) if a == "--tag"]
+    assert tags == [f"valkey-bundle:{tag}" for tag in build_sh("tags").split()], "a pinned build: the release tags"
+
+
+def test_build_on_an_old_engine_installs_packages_first_then_cuts_the_network(checkout):
+    result = run_build_sh(checkout, "build", FAKE_ENGINE_VERSION="20.10.24+dfsg1")
+    assert result.returncode == 0, result.stderr
+    calls = docker_calls(checkout)
+    builds = [c for c in calls if c[:2] == ["buildx", "build"]]
+    targets = [b[b.index("--target") + 1] for b in builds]
+    assert targets == ["build-base", "runtime-base", "cmake-base", "rust-base", "runtime"]
+    *bases, main = builds
+    for base in bases:
+        assert "--network=none" not in base
+    assert "--network=none" in main
+    for stage in ("build-base", "runtime-base", "cmake-base", "rust-base"):
+        arg = stage.upper().replace("-", "_") + "_FROM"
+        tag = bases[targets.index(stage)][bases[targets.index(stage)].index("--tag") + 1]
+        assert f"{arg}={tag}" in main
+    # The Dockerfile these builds read knows no RUN --network=none (the old frontend's).
+    counts = [c[0] for c in calls if c[0].startswith("steps without network")]
+    assert counts and all(c.endswith(": 0") for c in counts), counts
+    assert "cannot cut the network per step" in result.stderr
+
+
+def test_build_with_stand_ins_says_so_and_never_gets_a_release_tag(checkout):
+    _root, env = checkout
+    result = run_build_sh(checkout, "build", "--stand-ins", "search,bloom")
+    assert result.returncode == 0, result.stderr
+    build = next(c for c in docker_calls(checkout) if c[:2] == ["buildx", "build"])
+    assert "SEARCH_BUILD=stand-in" in build and "BLOOM_BUILD=stand-in" in build
+    assert "JSON_BUILD=real" in build and "LDAP_BUILD=real" in build
+    tags = [build[i + 1] for i, a in enumerate(build) if a == "--tag"]
+    assert tags == ["valkey-bundle:local"]
+    assert "search: stand-in (asked for)" in result.stderr and "json: real" in result.stderr
+    # A missing input: an error naming it, unless stand-ins are allowed.
+    missing = {k: v for k, v in env.items() if not k.startswith("SEARCH_GRPC_")}
+    missing["VALKEY_BUNDLE_OFFLINE"] = "1"
+    root = checkout[0]
+    plain = subprocess.run(
+        ["bash", str(root / "build.sh"), "build"], cwd=root, env=missing, capture_output=True, text=True
+    )
+    assert plain.returncode == 1 and plain.stdout == ""
+    assert "build.sh: error: missing inputs: search (search/grpc)" in plain.stderr
+    auto = subprocess.run(
+        ["bash", str(root / "build.sh"), "build", "--stand-ins", "auto"],
+        cwd=root,
+        env=missing,
+        capture_output=True,
+        text=True,
+    )
+    assert auto.returncode == 0, auto.stderr
+    assert "search: STAND-IN (missing: search/grpc)" in auto.stderr
+    for bad in (["push", "--platform", "linux/amd64", "--stand-ins", "auto"],):
+        refused = run_build_sh(checkout, *bad, IMAGE="ghcr.io/o/valkey-bundle")
+        assert refused.returncode == 1 and "push publishes real modules only" in refused.stderr
 
 
 def test_manifest_tags_every_tag_and_prints_the_reference(checkout):
