@@ -1,11 +1,13 @@
-"""Time from `docker run` to the first PONG, with all four (fixture) modules loaded,
-through the real entrypoint: the median of N runs (and min/max).
+"""Time from `docker run` to the first PONG, with all four modules loaded, through the
+real entrypoint: the real-module tier's image (the real modules whose inputs are cached)
+beside the container tier's (four stand-ins), runs alternating, the median of N each
+(and min/max).
 
     python3 bench/docker_run_to_pong.py [--runs N]
 
-Uses the container tests' image (built first if needed). Each run shares the host's
-network namespace (--network host) and binds the server to 127.0.0.1 on a free port,
-so the PING polls (every 5 ms) stay on the loopback; MODULE LIST is checked after.
+Both images are built first if needed. Each run shares the host's network namespace
+(--network host) and binds the server to 127.0.0.1 on a free port, so the PING polls
+(every 5 ms) stay on the loopback; MODULE LIST is checked after.
 """
 
 from __future__ import annotations
@@ -67,13 +69,20 @@ def main() -> int:
     if problem:
         print(f"docker_run_to_pong: {problem}", file=sys.stderr)
         return 1
-    image = container_image.build_test_image()
-    one_run(image.name)  # warm-up: page cache, first container on the network
-    times = [one_run(image.name) for _ in range(args.runs)]
-    print(f"docker run -> PONG, 4 modules loaded, {args.runs} runs of {image.name}:")
-    print(f"  median {statistics.median(times) * 1000:7.0f} ms")
-    print(f"  min    {min(times) * 1000:7.0f} ms")
-    print(f"  max    {max(times) * 1000:7.0f} ms")
+    images = [container_image.build_real_image(), container_image.build_test_image()]
+    times: dict[str, list[float]] = {image.name: [] for image in images}
+    for image in images:
+        one_run(image.name)  # warm-up: page cache, first container on the network
+    for _ in range(args.runs):
+        for image in images:
+            times[image.name].append(one_run(image.name))
+    print(f"docker run -> PONG, 4 modules loaded, {args.runs} runs each:")
+    for image in images:
+        kinds = ", ".join(f"{c} {kind}" for c, kind in image.builds.items())
+        t = times[image.name]
+        print(f"  {image.name} ({kinds})")
+        median, low, high = (statistics.median(t) * 1000, min(t) * 1000, max(t) * 1000)
+        print(f"    median {median:5.0f} ms   min {low:5.0f} ms   max {high:5.0f} ms")
     return 0
 
 

@@ -1,21 +1,24 @@
-"""The image the container tests run: the production Dockerfile's runtime stage, with
+"""The images the container tests run, built by `./build.sh build` from the production
+Dockerfile, as users build it:
 
-- the base image made locally by tests/support/make-base-image.sh (no registry here),
-- Valkey compiled by the Dockerfile's own `valkey` stage, from the tarball the native
-  test bed uses (testbed.valkey_source_tarball(): the pinned release, or Debian's copy
-  of the upstream tree where GitHub is out of reach), passed as
-  VALKEY_SOURCE_FILE / VALKEY_SOURCE_SHA256,
-- the fixture modules (testbed.fixture_modules) in place of the four real modules:
-  MODULES_FROM=modules-prebuilt with PREBUILT_DIR pointing at them, so BuildKit skips
-  the module compile stages.
+- on a base image made locally by tests/support/make-base-image.sh (no registry here),
+- with Valkey compiled by the Dockerfile's own `valkey` stage, from the tarball the
+  native test bed uses (testbed.valkey_source_tarball(): the pinned release, or Debian's
+  copy of the upstream tree where GitHub is out of reach), passed as VALKEY_TARBALL,
+- and the modules: for the container tier (build_test_image) all four stand-ins, the
+  fixture module under each module's names (`--stand-ins all`), so that what is checked
+  is the image and the entrypoint; for the real-module tier (build_real_image) every
+  module whose pinned inputs are in the cache, a stand-in for the others
+  (`--stand-ins auto`, nothing downloaded). The image's labels say which is which.
 
-Shared by tests/container/conftest.py and the benchmarks in bench/.
+Shared by tests/container/, tests/real/ and the benchmarks in bench/.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import fcntl
+import json
 import os
 import shutil
 import subprocess
@@ -26,9 +29,11 @@ from support import testbed
 
 ROOT = Path(__file__).resolve().parents[2]
 MAKE_BASE_IMAGE = ROOT / "tests" / "support" / "make-base-image.sh"
-# Inside the build context (git-ignored): the Dockerfile can only COPY from there.
-PREBUILT_DIR = Path("modules") / "prebuilt" / "container-tests"
+BUILD_SH = ROOT / "build.sh"
+# build.sh tags an image that is not built from the pins alone <IMAGE>:local.
 IMAGE = os.environ.get("VALKEY_BUNDLE_TEST_IMAGE", "valkey-bundle-test:local")
+REAL_IMAGE = os.environ.get("VALKEY_BUNDLE_REAL_TEST_IMAGE", "valkey-bundle-real-test:local")
+MODULE_COMPONENTS = ("search", "json", "bloom", "ldap")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,7 +42,9 @@ class TestImage:
     base_image: str
     valkey_version: str
     build_seconds: float
-    build_args: dict[str, str]
+    # component -> "real" or "stand-in", from the image's labels
+    builds: dict[str, str]
+    log: Path
 
 
 def engine_problem() -> str | None:
@@ -71,54 +78,40 @@ def base_image() -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
-def build_args(base: str) -> dict[str, str]:
-    """The build args of the test image (the prebuilt modules must already be in place)."""
+def _labels(name: str) -> dict[str, str]:
+    out = subprocess.run(
+        ["docker", "image", "inspect", "--format", "{{json .Config.Labels}}", name],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return json.loads(out) or {}
+
+
+def build_image(name: str, stand_ins: str, log_path: Path | None = None) -> TestImage:
+    """Build NAME (which must end in :local) with `./build.sh build --stand-ins STAND_INS`,
+    offline (from the cache only); RuntimeError with the end of the build log if it
+    fails. Serialised between processes by a lock in the cache."""
+    repository, _, tag = name.rpartition(":")
+    if tag != "local" or not repository:
+        raise RuntimeError(f"{name}: a test image is named <repository>:local (build.sh's tag for such builds)")
+    base = base_image()
     tarball, sha256, _strip = testbed.valkey_source_tarball()
     version = testbed.valkey_source_version(sha256)
-    return {
-        "BASE_IMAGE": base,
-        "MODULES_FROM": "modules-prebuilt",
-        "PREBUILT_DIR": PREBUILT_DIR.as_posix(),
-        "VALKEY_SOURCE_FILE": tarball.name,
-        "VALKEY_SOURCE_SHA256": sha256,
-        "VALKEY_VERSION": version,
-        "IMAGE_VERSION": f"{version}-test",
-        "IMAGE_REVISION": "test",
-    }
-
-
-def _place_sources_and_modules() -> None:
-    tarball, _sha256, _strip = testbed.valkey_source_tarball()
-    if not tarball.name.startswith("valkey"):
-        raise RuntimeError(f"{tarball.name}: the Dockerfile's valkey stage takes only files named valkey*")
-    target = ROOT / "modules" / "sources" / tarball.name
-    if not target.exists() or target.stat().st_size != tarball.stat().st_size:
-        target.unlink(missing_ok=True)
-        try:
-            os.link(tarball, target)
-        except OSError:
-            shutil.copyfile(tarball, target)
-    prebuilt = ROOT / PREBUILT_DIR
-    shutil.rmtree(prebuilt, ignore_errors=True)
-    testbed.fixture_modules(prebuilt)
-
-
-def build_test_image(log_path: Path | None = None) -> TestImage:
-    """Build (or find in the build cache) the test image; RuntimeError with the end of
-    the build log if it fails. Serialised between processes by a lock in the cache."""
-    base = base_image()
     lock_dir = testbed.cache_dir()
     lock_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_path or lock_dir / "container-test-image.log"
+    log_path = log_path or lock_dir / f"{repository.replace('/', '-')}-image.log"
+    env = dict(
+        os.environ,
+        IMAGE=repository,
+        BASE_IMAGE=base,
+        VALKEY_TARBALL=str(tarball),
+        VALKEY_SHA256=sha256,
+        VALKEY_BUNDLE_OFFLINE="1",
+    )
+    cmd = [str(BUILD_SH), "build", "--stand-ins", stand_ins, "--", "--progress=plain"]
     with open(lock_dir / "container-test-image.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        _place_sources_and_modules()
-        args = build_args(base)
-        cmd = ["docker", "build", "--progress=plain", "--file", str(ROOT / "Dockerfile"), "--target", "runtime"]
-        for name, value in args.items():
-            cmd += ["--build-arg", f"{name}={value}"]
-        cmd += ["--tag", IMAGE, str(ROOT)]
-        env = dict(os.environ, DOCKER_BUILDKIT="1")
         started = time.monotonic()
         with open(log_path, "w") as log:
             log.write("+ " + " ".join(cmd) + "\n")
@@ -127,11 +120,21 @@ def build_test_image(log_path: Path | None = None) -> TestImage:
                 cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, check=False
             ).returncode
         seconds = time.monotonic() - started
-        if rc != 0:
-            raise RuntimeError(
-                f"docker build of the test image failed ({rc}); log {log_path}:\n{_tail(log_path.read_text())}"
-            )
-    return TestImage(IMAGE, base, args["VALKEY_VERSION"], seconds, args)
+    if rc != 0:
+        raise RuntimeError(f"./build.sh build of {name} failed ({rc}); log {log_path}:\n{_tail(log_path.read_text())}")
+    labels = _labels(name)
+    builds = {c: labels.get(f"org.valkey-bundle.{c}.build", "") for c in MODULE_COMPONENTS}
+    return TestImage(name, base, version, seconds, builds, log_path)
+
+
+def build_test_image(log_path: Path | None = None) -> TestImage:
+    """The container tier's image: every module a stand-in (the fixture module)."""
+    return build_image(IMAGE, "all", log_path)
+
+
+def build_real_image(log_path: Path | None = None) -> TestImage:
+    """The real-module tier's image: every module whose inputs are cached, real."""
+    return build_image(REAL_IMAGE, "auto", log_path)
 
 
 def image_size(name: str) -> int:

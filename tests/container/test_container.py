@@ -4,12 +4,15 @@ module names as the real ones), so what is checked is the image and the entrypoi
 
 from __future__ import annotations
 
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.container
 
+ROOT = Path(__file__).resolve().parents[2]
 MODULES = ["bf", "json", "ldap", "search"]
 MODULE_FILES = ["libjson.so", "libsearch.so", "libvalkey_bloom.so", "libvalkey_ldap.so"]
 
@@ -28,10 +31,14 @@ def test_image_metadata(bundle_image, docker_client):
     labels = config["Labels"]
     for name in ("source", "version", "revision", "licenses"):
         assert f"org.opencontainers.image.{name}" in labels
-    assert labels["org.opencontainers.image.revision"] == "test"
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    assert labels["org.opencontainers.image.revision"] in (head, f"{head}-dirty"), "build.sh's revision()"
+    assert labels["org.opencontainers.image.version"] == f"{bundle_image.valkey_version}-local"
     assert labels["org.valkey-bundle.valkey.version"] == bundle_image.valkey_version
     for component in ("search", "json", "bloom", "ldap"):
         assert labels[f"org.valkey-bundle.{component}.version"]
+        # The fixture module stands in for every module here, and the image says so.
+        assert labels[f"org.valkey-bundle.{component}.build"] == "stand-in"
 
 
 def test_image_contents(bundle_image, docker_client):

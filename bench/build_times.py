@@ -1,0 +1,117 @@
+"""Cold and warm build time of each stage of the image, on this machine.
+
+    python3 bench/build_times.py [--skip-cold]
+
+The image is the real-module tier's (tests/container/container_image.py): every module
+whose pinned inputs are in the cache is compiled for real, the others are stand-ins;
+Valkey comes from the test bed's tarball. Nothing is downloaded but Debian packages.
+
+- cold: BuildKit's cache emptied first (`docker builder prune --all`: every layer and
+  the ccache and cargo target cache mounts), then `./build.sh build`;
+- warm: `./build.sh build -- --no-cache` right after: no layer is reused, but the cache
+  mounts are warm (what a rebuild after a source change costs). The stages that
+  install Debian packages are built before the rest and come from the layer cache here.
+
+Per stage: the sum of the durations of its steps, from BuildKit's plain progress
+output; stages run in parallel (2 cores here), so the wall time is printed too.
+Emptying the cache makes the next test run rebuild its images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "container")]
+
+import container_image  # noqa: E402
+
+STEP = re.compile(r"^#(\d+) \[([\w.-]+)(?: \d+/\d+)?\] ")
+DONE = re.compile(r"^#(\d+) DONE (\d+(?:\.\d+)?)s$")
+
+
+def stage_seconds(log: str) -> dict[str, float]:
+    """Stage -> seconds, summed over its steps that ran (cached steps count 0)."""
+    stage_of: dict[str, str] = {}
+    seconds: dict[str, float] = collections.defaultdict(float)
+    # Each `docker build` numbers its steps from 1: a new build starts a new map.
+    for chunk in log.split("\n+ build\n"):
+        stage_of.clear()
+        for line in chunk.splitlines():
+            if match := STEP.match(line):
+                stage_of[match[1]] = match[2]
+            elif (match := DONE.match(line)) and match[1] in stage_of:
+                stage = stage_of[match[1]]
+                if stage not in ("internal", "auth"):
+                    seconds[stage] += float(match[2])
+    return dict(seconds)
+
+
+def build(name: str, extra: list[str], log_path: Path) -> tuple[float, str]:
+    repository = name.rpartition(":")[0]
+    tarball, sha256, _strip = container_image.testbed.valkey_source_tarball()
+    env = dict(
+        os.environ,
+        IMAGE=repository,
+        BASE_IMAGE=container_image.base_image(),
+        VALKEY_TARBALL=str(tarball),
+        VALKEY_SHA256=sha256,
+        VALKEY_BUNDLE_OFFLINE="1",
+    )
+    started = time.monotonic()
+    with open(log_path, "w") as log:
+        subprocess.run(
+            [str(ROOT / "build.sh"), "build", "--stand-ins", "auto", "--", "--progress=plain", *extra],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            check=True,
+        )
+    wall = time.monotonic() - started
+    # build.sh runs several builds (the package stages first on an old engine).
+    text = log_path.read_text().replace("build.sh: docker buildx build", "\n+ build\nbuild.sh: docker buildx build")
+    return wall, text
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--skip-cold", action="store_true", help="only the warm build (keeps the cache)")
+    args = parser.parse_args()
+    problem = container_image.engine_problem()
+    if problem:
+        print(f"build_times: {problem}", file=sys.stderr)
+        return 1
+    name = container_image.REAL_IMAGE
+    runs = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        if not args.skip_cold:
+            subprocess.run(["docker", "builder", "prune", "--all", "--force"], capture_output=True, check=True)
+            runs["cold"] = build(name, [], Path(tmp) / "cold.log")
+        runs["warm"] = build(name, ["--no-cache"], Path(tmp) / "warm.log")
+    labels = container_image._labels(name)
+    kinds = ", ".join(
+        f"{c} {labels.get(f'org.valkey-bundle.{c}.build', '?')}" for c in container_image.MODULE_COMPONENTS
+    )
+    print(f"build of {name} on {os.cpu_count()} cores ({kinds}):")
+    per_run = {kind: stage_seconds(text) for kind, (_wall, text) in runs.items()}
+    stages = sorted(
+        {s for seconds in per_run.values() for s in seconds},
+        key=lambda s: -max(seconds.get(s, 0) for seconds in per_run.values()),
+    )
+    print(f"  {'stage':24}" + "".join(f"{kind:>10}" for kind in runs))
+    for stage in stages:
+        print(f"  {stage:24}" + "".join(f"{per_run[kind].get(stage, 0.0):9.1f}s" for kind in runs))
+    print(f"  {'wall time':24}" + "".join(f"{wall:9.1f}s" for wall, _ in runs.values()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
