@@ -500,14 +500,16 @@ per_step_network() {
 
 # base_images DOCKERFILE STAGE...: build the package-installing stages (with network)
 # as images of their own, for a build that then runs with --network=none; prints the
-# --build-arg for each.
+# --build-arg for each. The extra docker args in base_extra (--no-cache, --progress)
+# apply to them too.
+base_extra=()
 base_images() {
     local file=$1 stage key tag arg
     shift
     key=$({ cat -- "$file"; printf '%s\n' "${BASE_IMAGE:-}" "${BUILD_IMAGE:-}"; } | sha256sum | cut -c1-12)
     for stage in "$@"; do
         tag=valkey-bundle-base/$stage:$key
-        local build=(buildx build --load --file "$file" --target "$stage" --tag "$tag")
+        local build=(buildx build --load --file "$file" --target "$stage" --tag "$tag" ${base_extra[@]+"${base_extra[@]}"})
         [ -z "${BASE_IMAGE:-}" ] || build+=(--build-arg "BASE_IMAGE=$BASE_IMAGE")
         [ -z "${BUILD_IMAGE:-}" ] || build+=(--build-arg "BUILD_IMAGE=$BUILD_IMAGE")
         note "docker ${build[*]} $root"
@@ -522,7 +524,7 @@ base_images() {
 # (see main).
 build_image() {
     local mode=$1 platforms=$2 tag c upper builder='' metadata digest several=no override
-    local valkey_file='' valkey_label pinned=yes dockerfile=$root/Dockerfile bases=() base_args built=()
+    local valkey_file='' valkey_label pinned=yes dockerfile=$root/Dockerfile bases=() base_args built=() arg
     shift 2
     [ "${platforms//[^,]/}" = "" ] || several=yes
     need_docker
@@ -560,6 +562,9 @@ build_image() {
         if [ "${module_build[search]}" = real ] || [ "${module_build[json]}" = real ]; then bases+=(cmake-base); fi
         if [ "${module_build[bloom]}" = real ] || [ "${module_build[ldap]}" = real ]; then bases+=(rust-base); fi
         note "this builder's Dockerfile frontend cannot cut the network per step: building ${bases[*]} first"
+        for arg in "$@"; do
+            case $arg in --no-cache | --progress=*) base_extra+=("$arg") ;; esac
+        done
         base_args=$(base_images "$dockerfile" "${bases[@]}") || exit 1
         mapfile -t -O "${#args[@]}" args <<<"$base_args"
         args+=(--network=none)
