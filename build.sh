@@ -554,10 +554,12 @@ build_image() {
         # Two steps: the stages that install packages, then everything else with the
         # network cut for the whole build (the frontend knows no RUN --network).
         [ "$several" = no ] || die "building several platforms needs a builder that cuts the network per step (a docker-container builder)"
-        tmp_dockerfile=$(mktemp)
-        trap 'rm -f -- "$tmp_dockerfile" "${tmp_metadata:-}"' EXIT
-        sed 's/^RUN --network=none /RUN /' "$dockerfile" >"$tmp_dockerfile"
-        dockerfile=$tmp_dockerfile
+        # In a directory of its own: BuildKit syncs the Dockerfile's directory, and
+        # builds running at once from one shared directory were seen to lose the file.
+        tmp_dockerfile_dir=$(mktemp -d)
+        trap 'rm -rf -- "$tmp_dockerfile_dir" "${tmp_metadata:-}"' EXIT
+        dockerfile=$tmp_dockerfile_dir/Dockerfile
+        sed 's/^RUN --network=none /RUN /' "$root/Dockerfile" >"$dockerfile"
         bases=(build-base runtime-base)
         if [ "${module_build[search]}" = real ] || [ "${module_build[json]}" = real ]; then bases+=(cmake-base); fi
         if [ "${module_build[bloom]}" = real ] || [ "${module_build[ldap]}" = real ]; then bases+=(rust-base); fi
@@ -613,7 +615,7 @@ build_image() {
     metadata=$opt_metadata_file
     if [ "$opt_by_digest" = yes ] && [ -z "$metadata" ]; then
         tmp_metadata=$(mktemp)
-        trap 'rm -f -- "$tmp_metadata" "${tmp_dockerfile:-}"' EXIT
+        trap 'rm -rf -- "$tmp_metadata" "${tmp_dockerfile_dir:-}"' EXIT
         metadata=$tmp_metadata
     fi
     [ -z "$metadata" ] || args+=(--metadata-file "$metadata")
