@@ -8,7 +8,7 @@ real modules whose inputs are cached, stand-ins for the others; which is which i
 printed). Each case starts a container (host network, 127.0.0.1, a free port), waits
 for PONG, lets it settle, then reads INFO memory (used_memory: the allocator's view;
 used_memory_rss: the process's resident set) and the container's cgroup
-memory.current, and checks MODULE LIST.
+memory use, and checks MODULE LIST.
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "container")]
 
 import container_image  # noqa: E402
 from support import testbed  # noqa: E402
+
+CGROUP_V2 = "/sys/fs/cgroup/memory.current"
+CGROUP_V1 = "/sys/fs/cgroup/memory/memory.usage_in_bytes"
 
 
 def info_memory(port: int) -> dict[str, int]:
@@ -44,8 +47,9 @@ def measure(image: str, env: dict[str, str], settle: float) -> dict[str, object]
         testbed.wait_until_ready(testbed.valkey_build(), port, timeout=60)
         time.sleep(settle)
         memory = info_memory(port)
+        # cgroup v2, else v1: the container's memory as the kernel charges it.
         cgroup = subprocess.run(
-            ["docker", "exec", container, "cat", "/sys/fs/cgroup/memory.current"],
+            ["docker", "exec", container, "sh", "-c", f"cat {CGROUP_V2} 2>/dev/null || cat {CGROUP_V1}"],
             capture_output=True,
             text=True,
             check=False,

@@ -26,6 +26,10 @@ def mib(size: int) -> str:
     return f"{size / 2**20:8.1f} MiB"
 
 
+def kib(size: int) -> str:
+    return f"{size / 2**10:8.0f} KiB"
+
+
 def layers(image: str) -> list[tuple[int, str]]:
     out = subprocess.run(
         ["docker", "history", "--no-trunc", "--human=false", "--format", "{{.Size}}\t{{.CreatedBy}}", image],
@@ -83,8 +87,8 @@ def main() -> int:
     real_sizes, stand_in_sizes = module_sizes(real.name), module_sizes(stand_in.name)
     for component in container_image.MODULE_COMPONENTS:
         print(
-            f"  {component:8} {real.builds[component]:9} {mib(real_sizes[component])}"
-            f"   (stand-in {mib(stand_in_sizes[component]).strip()})"
+            f"  {component:8} {real.builds[component]:9} {kib(real_sizes[component])}"
+            f"   (stand-in {kib(stand_in_sizes[component]).strip()})"
         )
     print(f"largest layers of {real.name} above the base:")
     base_layers = {created for _, created in layers(real.base_image)}
