@@ -1,5 +1,5 @@
 """The server's idle memory with every module loaded, beside the same image with no
-module loaded (VALKEY_MODULES=none), measured in one run.
+module loaded (VALKEY_MODULES=none) and with each module alone, measured in one run.
 
     python3 bench/idle_memory.py [--settle SECONDS] [--image real|stand-in]
 
@@ -76,12 +76,15 @@ def main() -> int:
     image = container_image.build_real_image() if args.image == "real" else container_image.build_test_image()
     kinds = ", ".join(f"{c} {kind}" for c, kind in image.builds.items())
     print(f"idle memory of {image.name} ({kinds}), {args.settle:g} s after PONG:")
-    cases = {"no module": {"VALKEY_MODULES": "none"}, "every module": {}}
+    cases = {"no module": {"VALKEY_MODULES": "none"}}
+    for component, kind in image.builds.items():
+        cases[f"{component} ({kind})"] = {"VALKEY_MODULES": component}
+    cases["every module"] = {}
     results = {label: measure(image.name, env, args.settle) for label, env in cases.items()}
-    print(f"  {'case':14} {'used_memory':>12} {'used_memory_rss':>16} {'cgroup':>12}  modules")
+    print(f"  {'case':20} {'used_memory':>12} {'used_memory_rss':>16} {'cgroup':>12}  modules")
     for label, r in results.items():
         print(
-            f"  {label:14} {mib(r['used_memory']):>12} {mib(r['used_memory_rss']):>16} {mib(r['cgroup']):>12}"
+            f"  {label:20} {mib(r['used_memory']):>12} {mib(r['used_memory_rss']):>16} {mib(r['cgroup']):>12}"
             f"  {' '.join(r['modules']) or '-'}"
         )
     base, full = results["no module"], results["every module"]
