@@ -78,14 +78,14 @@ def base_image() -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
+def _inspect(name: str, template: str) -> str:
+    return subprocess.run(
+        ["docker", "image", "inspect", "--format", template, name], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
 def _labels(name: str) -> dict[str, str]:
-    out = subprocess.run(
-        ["docker", "image", "inspect", "--format", "{{json .Config.Labels}}", name],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return json.loads(out) or {}
+    return json.loads(_inspect(name, "{{json .Config.Labels}}")) or {}
 
 
 def build_image(name: str, stand_ins: str, log_path: Path | None = None) -> TestImage:
@@ -138,10 +138,4 @@ def build_real_image(log_path: Path | None = None) -> TestImage:
 
 
 def image_size(name: str) -> int:
-    out = subprocess.run(
-        ["docker", "image", "inspect", "--format", "{{.Size}}", name],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return int(out.strip())
+    return int(_inspect(name, "{{.Size}}"))
