@@ -63,6 +63,11 @@ def build_sh(*args: str) -> str:
     return subprocess.run(["./build.sh", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout
 
 
+def needs(job: dict) -> set[str]:
+    value = job.get("needs", [])
+    return {value} if isinstance(value, str) else set(value)
+
+
 def matrix_platforms(workflow: dict, job: str) -> dict[str, str]:
     include = workflow["jobs"][job]["strategy"]["matrix"]["include"]
     return {entry["platform"]: entry["runner"] for entry in include}
@@ -126,7 +131,7 @@ def test_release_triggers_and_flow():
     assert on["push"]["branches"] == ["main"]
     assert on["push"]["tags"] == ["v*"]
     jobs = release["jobs"]
-    assert jobs["build"]["needs"] == "check" and jobs["publish"]["needs"] == "build"
+    assert jobs["build"]["needs"] == "check" and needs(jobs["publish"]) == {"tests", "build"}
     build = "\n".join(runs(release, "build"))
     assert re.search(
         r'\./build\.sh push --platform "\$PLATFORM" --by-digest --cache registry --sbom --provenance', build
@@ -210,7 +215,7 @@ def test_pull_requests_never_publish():
             for job_name in load(name)["jobs"]:
                 assert (name, job_name) not in WRITE_PERMISSIONS
             assert "secrets." not in (WORKFLOWS / name).read_text(), f"{name}: no secrets in a pull request workflow"
-    assert set(triggers(load("test.yml"))) == {"pull_request", "push", "workflow_dispatch"}
+    assert set(triggers(load("test.yml"))) == {"pull_request", "workflow_call", "workflow_dispatch"}
 
 
 def test_workflows_call_build_sh_not_docker():
@@ -245,6 +250,63 @@ def test_test_workflow_installs_with_install_deps_and_runs_every_tier():
     assert cache["with"]["path"] == "~/.cache/valkey-bundle"
     assert "hashFiles('modules/valkey/**', 'tests/support/make-base-image.sh')" in cache["with"]["key"]
     assert workflow["jobs"]["image"]["if"] == "github.event_name != 'push'"
+
+
+def test_nothing_is_published_before_every_test_of_the_commit_passed():
+    release, tests = load("release.yml"), load("test.yml")
+    jobs = release["jobs"]
+    # The test workflow runs for the commit being released, called from the release workflow
+    # (it has no push trigger of its own), with lint and the test tiers whatever the event.
+    assert [name for name, job in jobs.items() if "uses" in job] == ["tests"]
+    assert jobs["tests"]["uses"] == "./.github/workflows/test.yml"
+    assert "workflow_call" in triggers(tests) and "push" not in triggers(tests)
+    for job in ("lint", "test"):
+        assert "if" not in tests["jobs"][job], f"test.yml: {job} must run when the release workflow calls it"
+    # Tags, signatures and attestations come from one job, which waits for every other one.
+    publishing = {
+        name
+        for name in jobs
+        if any(
+            "./build.sh manifest" in step.get("run", "")
+            or "cosign sign" in step.get("run", "")
+            or step.get("uses", "").startswith("actions/attest@")
+            for step in steps(release, name)
+        )
+    }
+    assert publishing == {"publish"}
+    waits_for, todo = set(), ["publish"]
+    while todo:
+        for name in needs(jobs[todo.pop()]) - waits_for:
+            waits_for.add(name)
+            todo.append(name)
+    assert waits_for == set(jobs) - {"publish"}, f"publish does not wait for {set(jobs) - {'publish'} - waits_for}"
+    assert not any("if" in job for job in jobs.values() if job is not jobs["check"]), "a skipped job would not block"
+    # Before that the platform images go up by digest only: no tag.
+    assert "--by-digest" in "\n".join(runs(release, "build"))
+
+
+@pytest.mark.parametrize(
+    ("name", "job", "image"),
+    [
+        ("test.yml", "image", "${IMAGE,,}:$(./build.sh tags | head -n 1)"),
+        ("release.yml", "build", "${IMAGE,,}@$DIGEST"),
+    ],
+)
+def test_the_real_module_tier_runs_against_the_image_just_built(name, job, image):
+    job_steps = steps(load(name), job)
+    scripts = [step.get("run", "") for step in job_steps]
+
+    def first(text: str) -> int:
+        return next(i for i, script in enumerate(scripts) if text in script)
+
+    tier = first("python3 -m pytest tests/real")
+    assert first("./build.sh build" if job == "image" else "./build.sh push") < first("./build.sh smoke") < tier
+    assert first(".ci/install-deps") < tier
+    assert any(step.get("uses", "").startswith("actions/setup-python@") for step in job_steps[:tier])
+    run = scripts[tier].strip()
+    assert run.startswith('sudo env "PATH=$PATH" "HOME=$HOME"'), "as root: debootstrap for the LDAP server's base"
+    assert f'"VALKEY_BUNDLE_REAL_IMAGE={image}"' in run
+    assert "VALKEY_BUNDLE_REQUIRE_REAL=all" in run, "a stand-in there must fail, not skip"
 
 
 def test_update_pins_workflow():
@@ -576,3 +638,23 @@ def test_help_lists_the_new_commands_and_options():
     ):
         assert re.search(rf"^\s+{re.escape(word)}\b", out, re.M), f"help does not list {word}"
     assert re.search(r"^\s+tags \[--ref REF\]", out, re.M)
+
+
+def test_the_image_job_tests_the_image_its_build_step_tagged(checkout):
+    image = "ghcr.io/Some-Owner/valkey-bundle"
+    result = run_build_sh(checkout, "build", "--platform", "linux/amd64", "--cache", "registry", IMAGE=image)
+    assert result.returncode == 0, result.stderr
+    build = next(c for c in docker_calls(checkout) if c[:2] == ["buildx", "build"])
+    tags = [build[i + 1] for i, arg in enumerate(build) if arg == "--tag"]
+    step = next(s["run"] for s in steps(load("test.yml"), "image") if "pytest tests/real" in s.get("run", ""))
+    expression = re.search(r'"VALKEY_BUNDLE_REAL_IMAGE=([^"]+)"', step)[1]
+    root, env = checkout
+    named = subprocess.run(
+        ["bash", "-c", f'printf "%s" "{expression}"'],
+        cwd=root,
+        env={**env, "IMAGE": image},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert named in tags, f"the real tier runs {named}, the build tagged {tags}"

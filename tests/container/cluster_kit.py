@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT / "entrypoint") not in sys.path:
     sys.path.insert(0, str(ROOT / "entrypoint"))
 
-from valkey_bundle.resp import Connection, ReplyError  # noqa: E402
+from valkey_bundle.resp import Connection, ReplyError, authenticate  # noqa: E402
 
 DOMAIN = "valkey-headless.test.svc"
 PORT = 6379
@@ -110,30 +110,37 @@ def key_slot(key: str) -> int:
     return crc16(data) % SLOTS
 
 
-# ------------------------------------------------------------------ members
+# ------------------------------------------------------------------ containers
 
 
-class Member:
-    """One container: name, pod-like alias and volume stay; the address changes with each run."""
+class Node:
+    """One container of the image on the kit's network, started through the entrypoint:
+    name, alias and volume stay; the address changes with each run.
 
-    def __init__(self, kit: ClusterKit, index: int, aliases: list[str], replicas: int):
-        self.kit, self.index, self.replicas = kit, index, replicas
-        self.alias = aliases[index]
-        self.aliases = aliases
-        self.name = f"vbc-{kit.run_id}-{self.alias.split('.')[0]}"
-        self.volume = f"vbc-{kit.run_id}-data-{self.alias.split('.')[0]}"
+    ``extra_env`` adds (or overrides) environment variables, ``mounts`` maps host files to
+    read-only container paths, and ``args`` is the container's command (the entrypoint's
+    arguments: a config file, server flags).
+    """
+
+    def __init__(
+        self,
+        kit: ClusterKit,
+        alias: str,
+        extra_env: dict[str, str] | None = None,
+        mounts: dict[str, str] | None = None,
+        args: list[str] | None = None,
+    ):
+        self.kit, self.alias = kit, alias
+        self.name = f"vbc-{kit.run_id}-{alias.split('.')[0]}"
+        self.volume = f"vbc-{kit.run_id}-data-{alias.split('.')[0]}"
+        self.extra_env = dict(extra_env or {})
+        self.mounts = dict(mounts or {})
+        self.args = list(args or [])
         self.read_only = False  # --read-only with a tmpfs at /tmp
         self.ip: str | None = None
 
     def env(self) -> dict[str, str]:
-        return {
-            "VALKEY_CLUSTER_NODES": ",".join(f"{a}:{PORT}" for a in self.aliases),
-            "VALKEY_CLUSTER_ANNOUNCE_IP": self.ip,
-            "VALKEY_CLUSTER_ANNOUNCE_HOSTNAME": self.alias,
-            "VALKEY_CLUSTER_REPLICAS": str(self.replicas),
-            "VALKEY_EXTRA_FLAGS": "--cluster-enabled yes --appendonly yes",
-            "VALKEY_PASSWORD_FILE": PASSWORD_PATH,
-        }
+        return {"VALKEY_PASSWORD_FILE": PASSWORD_PATH, **self.extra_env}
 
     def run(self, ip: str) -> float:
         """``docker run`` on ``ip``; returns when the command was issued (monotonic)."""
@@ -142,16 +149,23 @@ class Member:
         args += ["--network", self.kit.network, "--ip", ip, "--network-alias", self.alias]
         args += ["--dns-option", "timeout:1", "--dns-option", "attempts:1"]
         args += ["-v", f"{self.volume}:/data", "-v", f"{self.kit.password_file}:{PASSWORD_PATH}:ro"]
+        for source, target in self.mounts.items():
+            args += ["-v", f"{source}:{target}:ro"]
         if self.read_only:
             args += ["--read-only", "--tmpfs", "/tmp"]
         for name, value in self.env().items():
             args += ["-e", f"{name}={value}"]
         issued = time.monotonic()
-        docker(*args, self.kit.image)
+        docker(*args, self.kit.image, *self.args)
         return issued
 
     def remove(self) -> None:
         docker("rm", "-f", self.name, check=False)
+
+    def stop(self, timeout: int = 30) -> None:
+        """``docker stop`` (SIGTERM: the server shuts down as it would in production), then remove."""
+        docker("stop", "-t", str(timeout), self.name, timeout=timeout + 60)
+        self.remove()
 
     def logs(self) -> str:
         result = subprocess.run(["docker", "logs", self.name], capture_output=True, text=True, timeout=60, check=False)
@@ -164,14 +178,20 @@ class Member:
     def running(self) -> bool:
         return docker("inspect", "-f", "{{.State.Running}}", self.name, check=False).strip() == "true"
 
+    def connect(self, auth: bool = True, timeout: float = 1.0, decode: bool = True) -> Connection:
+        """A connection to the node, authenticated with the kit's password unless ``auth`` is false."""
+        conn = Connection(self.ip, PORT, timeout=timeout, decode=decode)
+        refused = authenticate(conn, self.kit.password) if auth else None
+        if refused:
+            conn.close()
+            raise ConnectionError(f"AUTH on {self.alias}: {refused}")
+        return conn
+
     def call(self, *args, auth: bool = True, timeout: float = 1.0):
         """One command over a fresh connection; an error reply is returned, not raised."""
         with Connection(self.ip, PORT, timeout=timeout) as conn:
-            if auth:
-                reply = conn.call("AUTH", self.kit.password)
-                if isinstance(reply, ReplyError):
-                    return reply
-            return conn.call(*args)
+            refused = authenticate(conn, self.kit.password) if auth else None
+            return refused or conn.call(*args)
 
     def info(self, *args: str) -> dict[str, str]:
         reply = self.call(*args)
@@ -189,8 +209,28 @@ class Member:
         return [] if isinstance(reply, ReplyError) else [line.split(" ") for line in reply.splitlines() if line]
 
 
+class Member(Node):
+    """A cluster member: a node with the VALKEY_CLUSTER_* variables of deploy/k8s."""
+
+    def __init__(self, kit: ClusterKit, index: int, aliases: list[str], replicas: int):
+        super().__init__(kit, aliases[index])
+        self.index, self.replicas, self.aliases = index, replicas, aliases
+
+    def env(self) -> dict[str, str]:
+        return {
+            "VALKEY_CLUSTER_NODES": ",".join(f"{a}:{PORT}" for a in self.aliases),
+            "VALKEY_CLUSTER_ANNOUNCE_IP": self.ip,
+            "VALKEY_CLUSTER_ANNOUNCE_HOSTNAME": self.alias,
+            "VALKEY_CLUSTER_REPLICAS": str(self.replicas),
+            "VALKEY_EXTRA_FLAGS": "--cluster-enabled yes --appendonly yes",
+            "VALKEY_PASSWORD_FILE": PASSWORD_PATH,
+            **self.extra_env,
+        }
+
+
 class ClusterKit:
-    """The network, the password file and the members of one run; ``destroy()`` removes them all."""
+    """The network, the password file and the containers (cluster members, single nodes) of
+    one run; ``destroy()`` removes them all."""
 
     def __init__(self, image: str, workdir: Path):
         self.image = image
@@ -200,8 +240,9 @@ class ClusterKit:
         self.password_file = workdir / "valkey-password"
         self.password_file.write_text(self.password + "\n")
         self.password_file.chmod(0o644)
-        self.members: list[Member] = []
+        self.members: list[Node] = []
         self.subnet = self._create_network()
+        self._last_host = 1  # .1 is the bridge: next_address() hands out .2, .3, ...
 
     def _create_network(self) -> ipaddress.IPv4Network:
         rng = random.Random()
@@ -222,6 +263,24 @@ class ClusterKit:
 
     def address(self, host: int) -> str:
         return str(self.subnet.network_address + host)
+
+    def next_address(self) -> str:
+        """An address of the subnet that no container of this kit had yet (for callers that
+        do not pick their own)."""
+        used = {m.ip for m in self.members}
+        while True:
+            self._last_host += 1
+            if self._last_host >= self.subnet.num_addresses - 1:
+                raise RuntimeError(f"no address left in {self.subnet}")
+            address = self.address(self._last_host)
+            if address not in used:
+                return address
+
+    def node(self, name: str, **settings) -> Node:
+        """A single node ``name.DOMAIN`` (not started); ``settings`` as for Node."""
+        node = Node(self, f"{name}.{DOMAIN}", **settings)
+        self.members.append(node)
+        return node
 
     def group(self, prefix: str, size: int, replicas: int) -> list[Member]:
         """The members of one cluster: ``prefix-0.DOMAIN`` ... listed in each one's VALKEY_CLUSTER_NODES."""
@@ -334,7 +393,7 @@ class ClusterKit:
     def write_keys(self, members: list[Member], keys: list[str]) -> dict[str, int]:
         """SET each key on the primary that owns its slot; returns how many went to each primary (by IP)."""
         written: dict[str, int] = {}
-        for key, target, reply in self._each_key(members, keys, "SET", lambda k: [f"value-of-{k}"]):
+        for key, target, reply in self.each_key(members, keys, "SET", lambda k: [f"value-of-{k}"]):
             if reply != "OK":
                 raise AssertionError(f"SET {key} on {target}: {reply}")
             written[target] = written.get(target, 0) + 1
@@ -342,15 +401,16 @@ class ClusterKit:
 
     def read_keys(self, members: list[Member], keys: list[str]) -> dict[str, object]:
         """GET each key from the primary that owns its slot: {key: value}."""
-        return {key: reply for key, _target, reply in self._each_key(members, keys, "GET", lambda k: [])}
+        return {key: reply for key, _target, reply in self.each_key(members, keys, "GET", lambda k: [])}
 
-    def _each_key(self, members, keys, command, extra):
+    def each_key(self, members, keys, command, extra, entry: Node | None = None):
         """(key, primary IP, reply) of ``command key *extra(key)`` sent where the key's slot lives.
 
         The slot comes from CRC16 and the owner from CLUSTER SLOTS; a MOVED (the map changed)
-        is followed, as a cluster client does.
+        is followed, as a cluster client does. With ``entry``, every command goes to that node
+        first and only the MOVED replies lead it on, as a client that knows no slot map.
         """
-        owners = self.slot_owners(members[0])
+        owners = [] if entry else self.slot_owners(members[0])
         conns: dict[str, Connection] = {}
 
         def connection(ip):
@@ -362,7 +422,7 @@ class ClusterKit:
         try:
             for key in keys:
                 slot = key_slot(key)
-                target = next(owner for first, last, owner in owners if first <= slot <= last)
+                target = entry.ip if entry else next(owner for first, last, owner in owners if first <= slot <= last)
                 for _ in range(3):
                     reply = connection(target).call(command, key, *extra(key))
                     if not (isinstance(reply, ReplyError) and str(reply).startswith("MOVED ")):

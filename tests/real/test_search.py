@@ -1,0 +1,191 @@
+"""search (valkey-search) at work on one node: indexes on HASH and on JSON documents with
+TEXT, TAG, NUMERIC and VECTOR (HNSW and FLAT) fields; FT.SEARCH by tag, numeric range,
+text and KNN, each answer checked against one computed here from the same documents
+(search_kit.py); FT.INFO; indexes and documents back after a restart from the RDB file
+and from the AOF.
+
+Two nodes for the module (module scope), started through the entrypoint: one keeps its
+data in RDB files only (written by SAVE), the other in an AOF (fsync always); both are
+killed, not stopped, before they come back, so that only what was on disk counts. The
+JSON cases need the real json module beside search.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from . import real_kit
+from .search_kit import (
+    HASH_VECTORS,
+    JSON_VECTORS,
+    books,
+    check_knn,
+    filter_queries,
+    hash_index,
+    index_info,
+    json_index,
+    knn,
+    query_vector,
+    search_keys,
+)
+
+pytestmark = pytest.mark.real
+
+COUNT = 150
+K = 10
+QUERY_SEEDS = (101, 102, 103)
+SEARCH_TIMEOUT = 10.0  # seconds for one FT.* command on a loaded machine
+HASH_BOOKS = books("book:", COUNT, seed=7)
+JSON_BOOKS = books("jbook:", COUNT, seed=8)
+# index -> (its documents, its vector fields)
+INDEXES = {"books": (HASH_BOOKS, HASH_VECTORS), "jbooks": (JSON_BOOKS, JSON_VECTORS)}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def search_is_real(real_image):
+    real_kit.require_real(real_image, "search")
+
+
+@pytest.fixture(scope="module")
+def with_json(real_image) -> bool:
+    return real_image.not_real("json") is None
+
+
+def indexes(with_json: bool) -> list[str]:
+    return ["books", "jbooks"] if with_json else ["books"]
+
+
+def load(kit, node, with_json: bool) -> None:
+    """Create the indexes, then write the documents (indexed as they are written)."""
+    with node.connect(timeout=10) as conn:
+        assert conn.call(*hash_index("books", "book:")) == "OK"
+        for book in HASH_BOOKS:
+            assert conn.call("HSET", book.key, *book.hash_fields()) == 5
+        if with_json:
+            assert conn.call(*json_index("jbooks", "jbook:")) == "OK"
+            for book in JSON_BOOKS:
+                assert conn.call("JSON.SET", book.key, "$", book.json_document()) == "OK"
+    wait_indexed(kit, node, indexes(with_json))
+
+
+def wait_indexed(kit, node, names: list[str], timeout: float = 60.0) -> None:
+    """Until every index holds all its documents and has nothing queued."""
+
+    def complete(name: str) -> bool:
+        reply = node.call("FT.INFO", name, timeout=SEARCH_TIMEOUT)
+        if not isinstance(reply, list):  # not there yet (loading)
+            return False
+        info = dict(zip(reply[::2], reply[1::2], strict=True))
+        return int(info["num_docs"]) == COUNT and str(info.get("mutation_queue_size", "0")) == "0"
+
+    kit.wait(f"{', '.join(names)} to index {COUNT} documents", lambda: all(map(complete, names)), [node], timeout)
+
+
+def answers(node, names: list[str]) -> dict:
+    """Every query's answer: the filter queries' keys and the KNN queries' keys in order."""
+    found = {}
+    with node.connect(timeout=SEARCH_TIMEOUT) as conn:
+        for name in names:
+            documents, vectors = INDEXES[name]
+            for query in filter_queries(documents):
+                found[name, query] = search_keys(conn, name, query)
+            for field, (algorithm, _metric) in vectors.items():
+                vector = query_vector(QUERY_SEEDS[0])
+                found[name, field] = [key for key, _ in knn(conn, name, field, algorithm, vector, K)]
+    return found
+
+
+@pytest.fixture(scope="module")
+def rdb_node(kit, with_json):
+    node = real_kit.start(kit, kit.node("search-rdb", extra_env={"VALKEY_EXTRA_FLAGS": '--save ""'}))
+    load(kit, node, with_json)
+    return node
+
+
+@pytest.fixture(scope="module")
+def aof_node(kit, with_json):
+    flags = '--appendonly yes --appendfsync always --save ""'
+    node = real_kit.start(kit, kit.node("search-aof", extra_env={"VALKEY_EXTRA_FLAGS": flags}))
+    load(kit, node, with_json)
+    return node
+
+
+def require_index(real_image, index: str) -> None:
+    if index == "jbooks":  # JSON documents need the json module too
+        real_kit.require_real(real_image, "json")
+
+
+@pytest.mark.parametrize("index", ["books", "jbooks"])
+def test_tag_numeric_and_text_filters(real_image, rdb_node, index):
+    require_index(real_image, index)
+    documents, _ = INDEXES[index]
+    with rdb_node.connect(timeout=SEARCH_TIMEOUT) as conn:
+        for query, expected in filter_queries(documents).items():
+            assert expected, f"the test data gives {query!r} nothing to find"
+            count, found = search_keys(conn, index, query)
+            assert (count, found) == (len(expected), expected), f"{index}: {query!r}"
+
+
+@pytest.mark.parametrize("index", ["books", "jbooks"])
+def test_knn_order_matches_the_distances(real_image, rdb_node, index):
+    require_index(real_image, index)
+    documents, vectors = INDEXES[index]
+    with rdb_node.connect(timeout=SEARCH_TIMEOUT) as conn:
+        for field, (algorithm, metric) in vectors.items():
+            for seed in QUERY_SEEDS:
+                vector = query_vector(seed)
+                check_knn(knn(conn, index, field, algorithm, vector, K), documents, vector, metric, K, field)
+        # A filter and KNN together: the nearest among the poetry books only (on the FLAT
+        # field: exact whichever way the module combines the two).
+        poetry = [b for b in documents if b.genre == "poetry"]
+        field, metric = next((f, metric) for f, (algorithm, metric) in vectors.items() if algorithm == "FLAT")
+        vector = query_vector(QUERY_SEEDS[0])
+        hits = knn(conn, index, field, "FLAT", vector, K, where="@genre:{poetry}")
+    check_knn(hits, poetry, vector, metric, K, f"{field} among poetry")
+
+
+def test_ft_info_describes_the_indexes(rdb_node, with_json):
+    assert sorted(rdb_node.call("FT._LIST")) == sorted(indexes(with_json))
+    expected_types = {"title": "TEXT", "genre": "TAG", "year": "NUMERIC"}
+    for name in indexes(with_json):
+        documents, vectors = INDEXES[name]
+        info = index_info(rdb_node, name)
+        assert info["index_name"] == name
+        assert int(info["num_docs"]) == len(documents)
+        definition = info["index_definition"]
+        assert definition["key_type"] == ("HASH" if name == "books" else "JSON")
+        assert definition["prefixes"] == [documents[0].key.split(":")[0] + ":"]
+        attributes = info["attributes"]
+        assert set(attributes) == set(expected_types) | set(vectors), attributes
+        for attribute, kind in expected_types.items():
+            assert attributes[attribute]["type"] == kind, attributes[attribute]
+        for field, (algorithm, metric) in vectors.items():
+            assert attributes[field]["type"] == "VECTOR"
+            vector_index = dict(zip(attributes[field]["index"][::2], attributes[field]["index"][1::2], strict=True))
+            assert int(vector_index["dimensions"]) == len(documents[0].embedding)
+            assert vector_index["distance_metric"].upper() == metric
+            algorithm_info = vector_index["algorithm"]
+            assert dict(zip(algorithm_info[::2], algorithm_info[1::2], strict=True))["name"] == algorithm
+
+
+def test_back_after_a_restart_from_rdb(kit, rdb_node, with_json):
+    names = indexes(with_json)
+    before = answers(rdb_node, names)
+    assert rdb_node.call("SAVE", timeout=SEARCH_TIMEOUT) == "OK"
+    real_kit.restart(kit, rdb_node, graceful=False)  # killed: the RDB file is all there is
+    assert rdb_node.info("INFO", "persistence")["aof_enabled"] == "0"
+    wait_indexed(kit, rdb_node, names)
+    assert sorted(rdb_node.call("FT._LIST")) == sorted(names)
+    assert answers(rdb_node, names) == before
+    assert "DB loaded from disk" in rdb_node.logs()
+
+
+def test_back_after_a_restart_from_aof(kit, aof_node, with_json):
+    names = indexes(with_json)
+    before = answers(aof_node, names)
+    assert aof_node.info("INFO", "persistence")["aof_enabled"] == "1"
+    real_kit.restart(kit, aof_node, graceful=False)  # killed, no RDB file: the AOF is all there is
+    wait_indexed(kit, aof_node, names)
+    assert sorted(aof_node.call("FT._LIST")) == sorted(names)
+    assert answers(aof_node, names) == before
+    assert "DB loaded from append only file" in aof_node.logs()
