@@ -98,7 +98,7 @@ def main() -> int:
             subprocess.run(prune, capture_output=True, check=True)
             runs["cold"] = build(name, ["--no-cache"], Path(tmp) / "cold.log")
         runs["warm"] = build(name, ["--no-cache"], Path(tmp) / "warm.log")
-    labels = container_image._labels(name)
+    labels = container_image.labels(name)
     kinds = ", ".join(
         f"{c} {labels.get(f'org.valkey-bundle.{c}.build', '?')}" for c in container_image.MODULE_COMPONENTS
     )

@@ -84,7 +84,7 @@ def _inspect(name: str, template: str) -> str:
     ).stdout.strip()
 
 
-def _labels(name: str) -> dict[str, str]:
+def labels(name: str) -> dict[str, str]:
     return json.loads(_inspect(name, "{{json .Config.Labels}}")) or {}
 
 
@@ -122,8 +122,8 @@ def build_image(name: str, stand_ins: str, log_path: Path | None = None) -> Test
         seconds = time.monotonic() - started
     if rc != 0:
         raise RuntimeError(f"./build.sh build of {name} failed ({rc}); log {log_path}:\n{_tail(log_path.read_text())}")
-    labels = _labels(name)
-    builds = {c: labels.get(f"org.valkey-bundle.{c}.build", "") for c in MODULE_COMPONENTS}
+    image_labels = labels(name)
+    builds = {c: image_labels.get(f"org.valkey-bundle.{c}.build", "") for c in MODULE_COMPONENTS}
     return TestImage(name, base, version, seconds, builds, log_path)
 
 

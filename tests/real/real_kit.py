@@ -44,7 +44,7 @@ def real_image(log_path: Path | None = None) -> RealImage:
     name = os.environ.get("VALKEY_BUNDLE_REAL_IMAGE", "")
     if not name:
         name = container_image.build_real_image(log_path).name
-    labels = container_image._labels(name)
+    labels = container_image.labels(name)
     builds = {m: labels.get(f"org.valkey-bundle.{m}.build", "") for m in MODULES}
     return RealImage(name, labels.get("org.valkey-bundle.valkey.version", ""), builds)
 
