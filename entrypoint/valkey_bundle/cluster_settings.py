@@ -4,8 +4,8 @@ Imported only when one of them is set, so a plain start does not pay for it.
 """
 
 from .addresses import is_hostname, is_ip, parse_node_list
+from .env_values import check_text
 from .errors import UsageError
-from .settings import check_text
 
 BOOTSTRAP_MODES = ("auto", "yes", "no")
 _BLANKS = str.maketrans("\t\r\n", "   ")

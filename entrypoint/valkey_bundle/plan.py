@@ -3,10 +3,10 @@
 The plan is what dry run prints and what apply carries out.
 """
 
+from .env_values import FALSE_WORDS, TRUE_WORDS
 from .errors import UsageError
 from .module_files import module_key
 from .server_config import INFO_ARGS, split_server_args
-from .settings import FALSE_WORDS, TRUE_WORDS
 from .tokens import join_config_args
 
 

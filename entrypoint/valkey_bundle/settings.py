@@ -1,13 +1,10 @@
 """Read the entrypoint's environment variables (syntax only; meaning is the plan's job)."""
 
+from .env_values import TRUE_WORDS, check_text, name_list, split_variable, switch
 from .errors import UsageError
 from .module_files import DEFAULT_MODULES_DIR
-from .tokens import QuoteError, split_config_args
 
 ARGS_SUFFIX = "_MODULE_ARGS"
-# The words a yes/no value may be written with (for switches and value-less flags alike).
-TRUE_WORDS = ("1", "yes", "true", "on")
-FALSE_WORDS = ("0", "no", "false", "off")
 SECRET_WORDS = ("pass", "secret", "token", "auth", "credential")
 
 
@@ -48,37 +45,6 @@ class BundleEnv:
         self.password = None  # secret.Password or None; read in server mode only
 
 
-def check_text(name, value):
-    """Reject control characters: a newline would let a value inject a config line."""
-    for position, c in enumerate(value):
-        if c < " " or c == "\x7f":
-            raise UsageError(f"{name}: control character {ord(c):#04x} at position {position}; not allowed here")
-
-
-def split_variable(name, value):
-    value = value.strip(" \t\r\n")  # a trailing newline from a YAML block is harmless
-    check_text(name, value)
-    try:
-        return split_config_args(value)
-    except QuoteError as exc:
-        raise UsageError(f"{name}: {exc}") from None
-
-
-def _name_list(name, value):
-    value = value.strip(" \t\r\n")
-    check_text(name, value)
-    return [(item, name) for item in value.replace(",", " ").split()]
-
-
-def _switch(name, value):
-    lowered = value.strip().lower()
-    if lowered in TRUE_WORDS:
-        return True
-    if not lowered or lowered in FALSE_WORDS:
-        return False
-    raise UsageError(f"{name}={value!r}: expected 1 or 0 (yes/no, true/false, on/off)")
-
-
 def read_bundle_env(environ):
     env = BundleEnv()
     if "VALKEY_MODULES_DIR" in environ:
@@ -86,8 +52,8 @@ def read_bundle_env(environ):
         check_text("VALKEY_MODULES_DIR", env.modules_dir)
     if "VALKEY_MODULES" in environ:
         value = environ["VALKEY_MODULES"]
-        env.modules = [] if value.strip().lower() == "none" else _name_list("VALKEY_MODULES", value)
-    env.disabled = _name_list("VALKEY_DISABLE_MODULES", environ.get("VALKEY_DISABLE_MODULES", ""))
+        env.modules = [] if value.strip().lower() == "none" else name_list("VALKEY_MODULES", value)
+    env.disabled = name_list("VALKEY_DISABLE_MODULES", environ.get("VALKEY_DISABLE_MODULES", ""))
     for name, value in environ.items():
         if name.endswith(ARGS_SUFFIX) and len(name) > len(ARGS_SUFFIX):
             env.module_args[name[: -len(ARGS_SUFFIX)]] = (name, split_variable(name, value))
@@ -106,8 +72,8 @@ def read_bundle_env(environ):
         read_cluster_env(env, environ)
     elif environ.get("POD_IP"):
         env.announce_ip = (environ["POD_IP"].strip(), "POD_IP")  # checked when cluster mode uses it
-    env.dry_run = _switch("VALKEY_BUNDLE_DRY_RUN", environ.get("VALKEY_BUNDLE_DRY_RUN", ""))
-    env.debug = _switch("VALKEY_BUNDLE_DEBUG", environ.get("VALKEY_BUNDLE_DEBUG", "")) or (
+    env.dry_run = switch("VALKEY_BUNDLE_DRY_RUN", environ.get("VALKEY_BUNDLE_DRY_RUN", ""))
+    env.debug = switch("VALKEY_BUNDLE_DEBUG", environ.get("VALKEY_BUNDLE_DEBUG", "")) or (
         environ.get("DEBUG", "").strip().lower() in TRUE_WORDS
     )
     return env
