@@ -67,6 +67,13 @@ def build_plan(argv, environ):
     identity = (os.geteuid(), valkey_account() if os.geteuid() == 0 else None)
     runtime = gather_runtime(environ) if env.password else None
     plan = make_plan(args, server_mode, env, discovered, facts, config, machine, cpu_flags, identity, runtime)
+    if plan.run_as:
+        # Read here as root, the config is opened again by the server after the drop.
+        from .file_access import unreadable_config
+
+        problem = unreadable_config(config, *plan.run_as)
+        if problem:
+            raise UsageError(problem)
     plan.warnings[:0] = warnings
     return env, plan
 

@@ -145,6 +145,33 @@ def test_mounted_config_wins_over_env(run_bundle, tmp_path):
     assert bundle.cli_json("bf.args") == ["bloom-capacity", "5"]
 
 
+@pytest.mark.parametrize("private", ["nothing", "the directory", "the included file"])
+def test_config_the_server_cannot_read_is_one_clear_error(run_bundle, tmp_path, private):
+    """Read as root by the entrypoint, opened again by the server as valkey: checked before the drop."""
+    conf_dir = tmp_path / "conf"
+    conf_dir.mkdir()
+    (conf_dir / "extra.conf").write_text("maxmemory 10mb\n")
+    (conf_dir / "valkey.conf").write_text("port 6379\ninclude /etc/valkey/extra.conf\n")
+    conf_dir.chmod(0o700 if private == "the directory" else 0o755)
+    (conf_dir / "valkey.conf").chmod(0o644)
+    (conf_dir / "extra.conf").chmod(0o600 if private == "the included file" else 0o644)
+    bundle = run_bundle(
+        command=["/etc/valkey/valkey.conf"], volumes={str(conf_dir): ("/etc/valkey", "ro")}, ready=private == "nothing"
+    )
+    if private == "nothing":
+        assert bundle.cli("config", "get", "maxmemory").split() == ["maxmemory", str(10 * 1024 * 1024)]
+        return
+    assert bundle.wait_exit() == 2, bundle.logs()
+    lines = bundle.logs().strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("bundle-docker-entrypoint: error: "), lines
+    culprit = {
+        "the directory": "config file /etc/valkey/valkey.conf",
+        "the included file": "included file /etc/valkey/extra.conf",
+    }
+    assert f"{culprit[private]} is not readable by uid 999" in lines[0], lines[0]
+    assert "chmod o+" in lines[0] and "--user" in lines[0], lines[0]
+
+
 def test_docker_stop_is_clean_and_aof_survives(run_bundle, data_volume):
     keys = 250
     first = run_bundle(command=["valkey-server", "--appendonly", "yes"], volumes={data_volume: ("/data", "rw")})
