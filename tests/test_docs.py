@@ -28,3 +28,67 @@ def test_every_variable_the_deployment_sets_is_in_the_readme():
     assert "VALKEY_CLUSTER_NODES" in names
     missing = sorted(n for n in names - GENERAL if not documented(n))
     assert not missing, f"set in deploy/k8s, missing from README.md: {missing}"
+
+
+# Ports only the cluster's members may reach: the cluster bus and search's coordinator,
+# which takes no password (port + 10000 and port + 20294 for 6379).
+MEMBER_ONLY_PORTS = (16379, 26673)
+
+
+def shell_examples(path):
+    """Every command in the ```sh blocks of a Markdown file, continuation lines joined."""
+    commands, block = [], None
+    for line in path.read_text().splitlines():
+        if block is None:
+            if line.strip().startswith("```sh"):
+                block = []
+        elif line.strip().startswith("```"):
+            commands += "\n".join(block).replace("\\\n", " ").splitlines()
+            block = None
+        else:
+            block.append(line)
+    return commands
+
+
+def published_ports(command):
+    """(container port ranges published by a docker command, whether it publishes every exposed port)."""
+    import shlex
+
+    tokens = shlex.split(command, comments=True)
+    ranges, every = [], False
+    for i, token in enumerate(tokens):
+        spec = None
+        if token in ("-p", "--publish") and i + 1 < len(tokens):
+            spec = tokens[i + 1]
+        elif token.startswith("--publish="):
+            spec = token.split("=", 1)[1]
+        elif token.startswith("-p") and token[2:3].isdigit():
+            spec = token[2:]
+        elif token in ("-P", "--publish-all") or token.startswith("--publish-all="):
+            every = True
+        if spec:
+            first, _, last = spec.split("/")[0].rsplit(":", 1)[-1].partition("-")
+            ranges.append((int(first), int(last or first)))
+    return ranges, every
+
+
+def test_the_port_scan_sees_publishing():
+    assert published_ports("docker run -d -p 6379:6379 -p 127.0.0.1:26000-27000:26000-27000/tcp x") == (
+        [(6379, 6379), (26000, 27000)],
+        False,
+    )
+    assert published_ports("docker run --publish=26673 -P x") == ([(26673, 26673)], True)
+    commands = shell_examples(ROOT / "README.md")
+    assert any("-p 6379:6379" in c and "SEARCH_MODULE_ARGS" in c for c in commands), "continuations are joined"
+
+
+def test_no_example_publishes_the_member_only_ports():
+    """Published, 26673 would let anyone query the indexes without the password."""
+    docs = [ROOT / "README.md", *sorted((ROOT / "deploy").rglob("*.md"))]
+    for doc in docs:
+        for command in shell_examples(doc):
+            ranges, every = published_ports(command)
+            assert not every, f"{doc.name}: -P publishes every exposed port, 26673 too: {command}"
+            for first, last in ranges:
+                for port in MEMBER_ONLY_PORTS:
+                    assert not first <= port <= last, f"{doc.name}: publishes {port}: {command}"

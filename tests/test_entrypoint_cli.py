@@ -129,3 +129,14 @@ def test_debug_explains_and_redacts(tmp_path):
 def test_debug_alias(tmp_path):
     _, stderr = dry_run(tmp_path, DEBUG="1")
     assert "debug: exec:" in stderr
+
+
+def test_coordinator_with_a_password_is_warned_about_once(tmp_path):
+    plan, stderr = dry_run(tmp_path, ["--cluster-enabled", "yes"], VALKEY_PASSWORD="s3cret")
+    assert plan["coordinator"] is True
+    lines = [line for line in stderr.splitlines() if "search coordinator" in line]
+    assert lines == [
+        "bundle-docker-entrypoint: warning: the search coordinator listens on port 26673 (port 6379 + 20294) "
+        "without authentication (the password does not apply there): whoever reaches it can run index queries "
+        "and read documents; let only the cluster's members reach it, never publish it"
+    ]

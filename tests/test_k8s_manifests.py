@@ -365,6 +365,24 @@ def test_client_service(rendered):
     assert targets.get(CLIENT_PORT) == CLIENT_PORT, f"client Service ports: {targets}"
 
 
+def test_member_only_ports_stay_on_the_headless_service(rendered):
+    """26673 takes no password (and the bus none either): no other Service and no host port offers them."""
+    headless = rendered.statefulset["spec"]["serviceName"]
+    for svc in rendered.of_kind("Service"):
+        if svc["metadata"]["name"] == headless:
+            assert svc["spec"].get("clusterIP") == "None" and svc["spec"].get("type", "ClusterIP") == "ClusterIP"
+            continue
+        for port in svc["spec"].get("ports", []):
+            numbers = {port["port"], rendered.resolve_port(port.get("targetPort", port["port"]))}
+            for member_only in MEMBER_ONLY_PORTS:
+                assert member_only not in numbers, (
+                    f"{rendered.name}: Service {svc['metadata']['name']} offers {member_only}: members only"
+                )
+    for port in rendered.container.get("ports", []):
+        assert "hostPort" not in port or port["containerPort"] not in MEMBER_ONLY_PORTS, port
+    assert rendered.pod_spec.get("hostNetwork") is not True, "on the host's network 26673 is open to it"
+
+
 def test_statefulset(rendered):
     sts = rendered.statefulset
     spec = sts["spec"]

@@ -272,3 +272,41 @@ def test_root_never_hands_a_system_directory_over(directory):
     plan = plan_for([], cwd=directory, identity=(0, (999, 999)))
     assert plan.run_as == (999, 999) and plan.data_dir is None
     assert any("not handing a system directory" in w for w in plan.warnings)
+
+
+def coordinator_warnings(plan):
+    return [w for w in plan.warnings if w.startswith("the search coordinator listens")]
+
+
+@pytest.mark.parametrize(
+    "args, port",
+    [
+        ([], "port 26673 (port 6379 + 20294)"),
+        (["--port", "7000"], "port 27294 (port 7000 + 20294)"),
+        (["--tls-port", "6380"], "port 26674 (tls-port 6380 + 20294)"),
+        (["--port", "0", "--tls-port", "6378"], "port 26673 (tls-port 6378 + 20295)"),
+        (["--port", "many"], "port + 20294"),
+    ],
+)
+def test_the_coordinator_port_takes_no_password_and_the_start_says_so(args, port):
+    cluster = ["valkey-server", "--cluster-enabled", "yes", *args]
+    plan = plan_for([*cluster, "--requirepass", "s3cret"])
+    assert plan.coordinator
+    (warning,) = coordinator_warnings(plan)
+    assert warning.startswith(f"the search coordinator listens on {port} without authentication"), warning
+    assert "never publish it" in warning and "s3cret" not in warning
+
+
+def test_no_coordinator_warning_without_a_password_or_without_the_coordinator():
+    cluster = ["valkey-server", "--cluster-enabled", "yes"]
+    assert coordinator_warnings(plan_for(cluster)) == []  # the no-password warning covers it
+    assert coordinator_warnings(plan_for([*cluster, "--requirepass", "x"], {"VALKEY_SEARCH_COORDINATOR": "no"})) == []
+    assert coordinator_warnings(plan_for(["valkey-server", "--requirepass", "x"])) == []  # not in cluster mode
+    assert (
+        len(
+            coordinator_warnings(
+                plan_for(["valkey-server", "--aclfile", "/x.acl"], {"VALKEY_SEARCH_COORDINATOR": "yes"})
+            )
+        )
+        == 1
+    )

@@ -9,6 +9,9 @@ from .module_files import module_key
 from .server_config import INFO_ARGS, split_server_args
 from .tokens import join_config_args
 
+# valkey-search serves its coordinator (gRPC, no credentials) this far above the server's port.
+COORDINATOR_PORT_OFFSET = 20294
+
 
 class PlannedModule:
     __slots__ = ("args", "key", "path", "source")
@@ -223,6 +226,8 @@ def make_plan(
         generated += plan_password(plan, env.password, config, runtime, identity)
     else:
         _warn_open_access(plan, config)
+    if plan.coordinator and (env.password or has_password(config)):
+        _warn_coordinator_without_auth(plan, config)
     head = [args[0]] + ([config_file] if config_file is not None else [])
     plan.argv = head + generated + rest
     return plan
@@ -239,9 +244,39 @@ def cluster_vars_set(env):
     )
 
 
+def has_password(config):
+    """Whether the config or the command asks clients to authenticate."""
+    return any(name in config.settings for name in ("requirepass", "aclfile", "user"))
+
+
+def coordinator_port(config):
+    """(port, what it is computed from) of search's coordinator: tls-port when set, else port, + 20294.
+
+    None when the config's port is not a number (the server refuses it and says why).
+    """
+    try:
+        tls_port = int(config.value("tls-port") or 0)
+        base, name = (tls_port, "tls-port") if tls_port else (int(config.value("port") or 6379), "port")
+    except ValueError:
+        return None
+    extra = 1 if base == 6378 else 0  # as valkey-search does (src/coordinator/util.h)
+    return base + COORDINATOR_PORT_OFFSET + extra, f"{name} {base} + {COORDINATOR_PORT_OFFSET + extra}"
+
+
+def _warn_coordinator_without_auth(plan, config):
+    """The coordinator's gRPC server takes no password: the one on the client port does not cover it."""
+    found = coordinator_port(config)
+    where = f"port {found[0]} ({found[1]})" if found else "port + 20294"
+    plan.warnings.append(
+        f"the search coordinator listens on {where} without authentication (the password does not apply "
+        "there): whoever reaches it can run index queries and read documents; let only the cluster's members "
+        "reach it, never publish it"
+    )
+
+
 def _warn_open_access(plan, config):
     """No password: say so when clients from other hosts can (or, in a cluster, must) connect."""
-    if any(name in config.settings for name in ("requirepass", "aclfile", "user")):
+    if has_password(config):
         return
     addresses = [a.lstrip("-") for a in config.settings.get("bind", (["*", "-::*"], None))[0]]
     if addresses and all(a.startswith("127.") or a in ("::1", "localhost") for a in addresses):
