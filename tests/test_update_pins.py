@@ -268,7 +268,7 @@ def test_a_moved_tag_is_an_error_and_changes_nothing(checkout, tmp_path):
     before = snapshot(checkout)
     recorded = {"json": {"tags": {json_pin["VERSION"]: "3" * 40}}}
     result = update_pins(checkout, "--from-json", write_json(tmp_path, recorded))
-    assert result.returncode == 1
+    assert result.returncode == 3
     assert snapshot(checkout) == before
     assert f"update-pins: error: json: tag {json_pin['VERSION']} now points to {'3' * 40}" in result.stderr
 
@@ -289,7 +289,7 @@ def test_unreachable_upstream_is_a_clear_error(checkout, tmp_path):
         "valkey": {"tags": ["9.0.99"], "tarball_url": "http://127.0.0.1:9/valkey-{version}.tar.gz"},
     }
     result = update_pins(checkout, "--from-json", write_json(tmp_path, recorded))
-    assert result.returncode == 1
+    assert result.returncode == 3
     assert snapshot(checkout) == before
     errors = [line for line in result.stderr.splitlines() if line.startswith("update-pins: error: ")]
     assert any("cannot list the tags of http://127.0.0.1:9/valkey-bloom.git" in line for line in errors)
@@ -303,5 +303,56 @@ def test_bad_recorded_data_is_a_clear_error(checkout, tmp_path):
     result = update_pins(checkout, "--from-json", str(bad))
     assert result.returncode == 1 and result.stderr.startswith("update-pins: error: --from-json")
     result = update_pins(checkout, "--from-json", write_json(tmp_path, {"valkey": {"tags": ["9.0.99"]}}))
-    assert result.returncode == 1 and "tarball_url" in result.stderr
+    assert result.returncode == 3 and "tarball_url" in result.stderr  # that component only
     assert "Traceback" not in result.stderr
+
+
+def test_a_failing_component_does_not_hold_the_others_back(checkout, upstream, tmp_path):
+    """json's tag moved and bloom's upstream is unreachable: valkey and ldap are bumped all the same."""
+    data = json.loads(upstream["json"].read_text())
+    json_pin = env_values(checkout / "modules" / "json" / "module.env")
+    data["json"] = {"tags": {json_pin["VERSION"]: "3" * 40}}
+    data["bloom"] = {"remote": "http://127.0.0.1:9/valkey-bloom.git"}
+    before = {c: (checkout / "modules" / c / "module.env").read_text() for c in COMPONENTS}
+    summary = checkout / "summary.md"
+    result = update_pins(checkout, "--from-json", write_json(tmp_path, data), "--summary", str(summary))
+    assert result.returncode == 3, result.stderr
+
+    assert env_values(checkout / "modules" / "valkey" / "module.env")["VERSION"] == "9.0.7"
+    assert env_values(checkout / "modules" / "ldap" / "module.env")["SOURCE_COMMIT"] == upstream["ldap"]["1.0.1"]
+    for component in ("json", "bloom", "search"):
+        assert (checkout / "modules" / component / "module.env").read_text() == before[component], component
+    assert re.search(r"^ARG VALKEY_VERSION=9\.0\.7$", (checkout / "Dockerfile").read_text(), re.M)
+
+    text = summary.read_text()
+    assert text == result.stdout
+    assert "Not checked: json, bloom (see Problems below); the updates of the other components are applied." in text
+    assert "`modules/valkey/module.env`" in text and "`modules/ldap/module.env`" in text
+    assert f"| valkey | {env_values(ROOT / 'modules' / 'valkey' / 'module.env')['VERSION']} | 9.0.7 |" in text
+    assert f"| json | {json_pin['VERSION']} | {json_pin['VERSION']} | **error** (below) |" in text
+    problems = text.split("Problems:", 1)[1]
+    assert f"json: tag {json_pin['VERSION']} now points to {'3' * 40}" in problems
+    assert "cannot list the tags of http://127.0.0.1:9/valkey-bloom.git" in problems
+    errors = [line for line in result.stderr.splitlines() if line.startswith("update-pins: error: ")]
+    assert len(errors) == 2, result.stderr
+
+
+def test_other_variables_in_module_env_are_left_alone(checkout, upstream):
+    """Lines update-pins does not own (dependency pins, anything new) stay byte for byte."""
+    extra = (
+        "\n# A dependency of the build, pinned with the module.\n"
+        "DEP_RAPIDJSON_VERSION=1.1.0-24b5e7a\n"
+        'DEP_RAPIDJSON_URL="https://example.invalid/rapidjson-9.0.4.tar.gz"\n'
+        "DEP_RAPIDJSON_SHA256=" + "ab" * 32 + "\n"
+        "VERSION_NOTE=9.0.4\n"
+    )
+    for component in ("valkey", "ldap"):
+        path = checkout / "modules" / component / "module.env"
+        path.write_text(path.read_text() + extra)
+    result = update_pins(checkout, "--from-json", str(upstream["json"]))
+    assert result.returncode == 0, result.stderr
+    for component in ("valkey", "ldap"):
+        text = (checkout / "modules" / component / "module.env").read_text()
+        assert text.endswith(extra), component
+    assert env_values(checkout / "modules" / "valkey" / "module.env")["VERSION"] == "9.0.7"
+    assert env_values(checkout / "modules" / "ldap" / "module.env")["VERSION"] == "1.0.1"

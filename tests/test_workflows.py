@@ -321,6 +321,30 @@ def test_update_pins_workflow():
     )
     assert pr["with"]["body-path"] == "${{ runner.temp }}/update-pins.md"
     assert "modules/*/module.env" in pr["with"]["add-paths"]
+    # A component that failed does not stop the pull request of the others; the run still fails after it.
+    names = [s.get("id") or s.get("name") for s in steps(workflow, "update-pins")]
+    failing = next(s for s in steps(workflow, "update-pins") if s.get("if") == "steps.pins.outputs.status == '3'")
+    assert names.index("pins") < names.index(pr["name"]) < names.index(failing["name"])
+    assert "exit 1" in failing["run"]
+
+
+@pytest.mark.parametrize("status, step_ok", [(0, True), (3, True), (1, False), (2, False)])
+def test_update_pins_step_lets_a_partial_update_through(tmp_path, status, step_ok):
+    """The step's own script, with a stand-in modules/update-pins that exits ``status``."""
+    step = next(s for s in steps(load("update-pins.yml"), "update-pins") if s.get("id") == "pins")
+    (tmp_path / "modules").mkdir()
+    stand_in = tmp_path / "modules" / "update-pins"
+    stand_in.write_text(f'#!/bin/sh\necho "$*" > "$RUNNER_TEMP/args"\nexit {status}\n')
+    stand_in.chmod(0o755)
+    output = tmp_path / "github-output"
+    env = dict(os.environ, RUNNER_TEMP=str(tmp_path), GITHUB_OUTPUT=str(output))
+    # GitHub runs a bash step with these options.
+    result = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]], cwd=tmp_path, env=env
+    )
+    assert (result.returncode == 0) is step_ok
+    assert output.read_text() == f"status={status}\n"
+    assert (tmp_path / "args").read_text().split() == ["--summary", f"{tmp_path}/update-pins.md"]
 
 
 def test_checkouts_do_not_keep_the_token():
