@@ -38,11 +38,13 @@ def ping(port: int) -> bool:
         return False
 
 
-def one_run(image: str, timeout: float = 30.0) -> float:
+def one_run(image: str, timeout: float = 30.0, docker_args: tuple[str, ...] = ()) -> float:
+    """Seconds from ``docker run [docker_args] image`` to PONG (bench/pid1.py passes --entrypoint, --init)."""
     port = testbed.free_port()
     started = time.perf_counter()
     container = subprocess.run(
-        ["docker", "run", "-d", "--rm", "--network", "host", image, "--bind", "127.0.0.1", "--port", str(port)],
+        ["docker", "run", "-d", "--rm", "--network", "host", *docker_args, image]
+        + ["--bind", "127.0.0.1", "--port", str(port)],
         capture_output=True,
         text=True,
         check=True,

@@ -155,6 +155,7 @@ class Node:
             args += ["--read-only", "--tmpfs", "/tmp"]
         for name, value in self.env().items():
             args += ["-e", f"{name}={value}"]
+        args += self.kit.run_args
         issued = time.monotonic()
         docker(*args, self.kit.image, *self.args)
         return issued
@@ -241,6 +242,7 @@ class ClusterKit:
         self.password_file.write_text(self.password + "\n")
         self.password_file.chmod(0o644)
         self.members: list[Node] = []
+        self.run_args: list[str] = []  # more `docker run` options for every member (bench/pid1.py)
         self.subnet = self._create_network()
         self._last_host = 1  # .1 is the bridge: next_address() hands out .2, .3, ...
 
