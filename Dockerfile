@@ -89,7 +89,8 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 
 # Runtime libraries only: libssl3 (Valkey TLS, search's gRPC, ldap), libstdc++6 and
-# libgcc-s1 (search, json, the Rust modules), python3-minimal (the entrypoint).
+# libgcc-s1 (search, json, the Rust modules), python3-minimal (the entrypoint), tini
+# (PID 1: reaps the cluster helper and other orphans, forwards signals to the server).
 FROM ${BASE_IMAGE} AS runtime-base
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG DEBIAN_FRONTEND=noninteractive
@@ -98,7 +99,7 @@ RUN groupadd --system --gid 999 valkey \
  && useradd --system --uid 999 --gid valkey --home-dir /data --no-create-home \
         --shell /usr/sbin/nologin valkey \
  && apt-get update \
- && apt-get install -y --no-install-recommends libgcc-s1 libssl3 libstdc++6 python3-minimal \
+ && apt-get install -y --no-install-recommends libgcc-s1 libssl3 libstdc++6 python3-minimal tini \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
  && mkdir /data \
  && chown valkey:valkey /data \
@@ -301,5 +302,6 @@ WORKDIR /data
 EXPOSE 6379 16379 26673
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
     CMD ["bundle-healthcheck", "liveness"]
-ENTRYPOINT ["bundle-docker-entrypoint"]
+# -s: tini also reaps when it is not PID 1 (docker run --init, a shared process namespace).
+ENTRYPOINT ["tini", "-s", "--", "bundle-docker-entrypoint"]
 CMD ["valkey-server"]
