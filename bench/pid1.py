@@ -185,6 +185,7 @@ def main() -> int:
                 status, seconds, clean = signal_exit(image, options, how)
                 figures[f"{how}: exit status, seconds, clean shutdown"] = f"{status}, {seconds:.2f} s, {clean}"
             table[variant] = figures
+            print(f"{variant}: {figures}", file=sys.stderr, flush=True)  # kept should a later step fail
     # Timed figures: the variants take turns, so a busy moment of the machine hits both alike.
     print("measuring docker stop and docker run -> PONG, the variants taking turns ...", file=sys.stderr, flush=True)
     stops: dict[str, list] = {variant: [] for variant in options_of}
