@@ -1,9 +1,9 @@
 """Form the cluster, or join it, from a helper that runs next to the server as it starts.
 
 The entrypoint forks the helper twice just before it execs valkey-server: the
-server keeps the entrypoint's PID and is not the helper's parent (outside a
-container the helper ends up with init; inside one, with the server as PID 1,
-it stays a zombie there until the server next reaps a child).
+server keeps the entrypoint's PID and is not the helper's parent.  The helper
+ends up with PID 1, which reaps it when it exits: init, or in the image tini
+(valkey-server as PID 1 would leave it a zombie until its next fork).
 
 The creator (the first member of VALKEY_CLUSTER_NODES) waits (backing off,
 logging progress) until every member answers PING, and creates the cluster only

@@ -89,15 +89,30 @@ class Bundle:
                 raise AssertionError(f"no PONG after {timeout}s:\n{self.logs()}")
             time.sleep(0.2)  # poll interval, not a wait for readiness
 
-    def pid1(self) -> dict[str, str]:
-        """Name, Uid, Gid... of the container's PID 1, from /proc/1/status."""
-        code, out = self.exec("cat", "/proc/1/status")
+    def processes(self) -> list[dict[str, str]]:
+        """Name, Pid, PPid, State, Uid, Gid... of every process in the container, from /proc/*/status."""
+        code, out = self.exec("sh", "-c", 'for f in /proc/[0-9]*/status; do cat "$f" && echo; done 2>/dev/null')
         assert code == 0, out
-        fields = {}
-        for line in out.splitlines():
-            name, _, value = line.partition(":")
-            fields[name] = value.strip()
-        return fields
+        found = []
+        for block in out.split("\n\n"):
+            fields = {}
+            for line in block.splitlines():
+                name, _, value = line.partition(":")
+                fields[name] = value.strip()
+            if fields.get("Pid"):
+                found.append(fields)
+        return found
+
+    def pid1(self) -> dict[str, str]:
+        """The container's PID 1 (tini)."""
+        return next(p for p in self.processes() if p["Pid"] == "1")
+
+    def server(self) -> dict[str, str]:
+        """The valkey-server process: PID 1's only child, with the entrypoint's PID (it was exec'd)."""
+        processes = self.processes()
+        children = [p for p in processes if p["PPid"] == "1"]
+        assert [p["Name"] for p in children] == ["valkey-server"], processes
+        return children[0]
 
     def module_names(self) -> list[str]:
         """MODULE LIST, less the server's own built-in modules (Valkey 9.1's lua)."""

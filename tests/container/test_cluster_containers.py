@@ -87,7 +87,9 @@ def test_password_stays_out_of_sight(kit, six):
     read_only = six[READ_ONLY]
     code, _ = read_only.exec("touch", "/probe")
     assert code != 0, "the root file system is read-only"
-    code, out = read_only.exec("stat", "-c", "%a %U", "/tmp/valkey-bundle-999/generated-1.conf")
+    # Named after the entrypoint's PID, which the server kept (exec).
+    server_pid = read_only.info("INFO", "server")["process_id"]
+    code, out = read_only.exec("stat", "-c", "%a %U", f"/tmp/valkey-bundle-999/generated-{server_pid}.conf")
     assert (code, out.strip()) == (0, "600 valkey"), out
 
 

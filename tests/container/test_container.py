@@ -19,7 +19,7 @@ MODULE_FILES = ["libjson.so", "libsearch.so", "libvalkey_bloom.so", "libvalkey_l
 
 def test_image_metadata(bundle_image, docker_client):
     config = docker_client.images.get(bundle_image.name).attrs["Config"]
-    assert config["Entrypoint"] == ["bundle-docker-entrypoint"]
+    assert config["Entrypoint"] == ["tini", "-s", "--", "bundle-docker-entrypoint"]
     assert config["Cmd"] == ["valkey-server"]
     assert config["WorkingDir"] == "/data"
     assert sorted(config["ExposedPorts"]) == ["16379/tcp", "26673/tcp", "6379/tcp"]
@@ -75,12 +75,13 @@ echo "valkey=$(valkey-server --version)"
     assert f"v={bundle_image.valkey_version}" in out, out
 
 
-def test_root_start_runs_server_as_valkey_pid1(run_bundle):
+def test_root_start_runs_server_as_valkey_under_tini(run_bundle):
     bundle = run_bundle()
-    pid1 = bundle.pid1()
-    assert pid1["Name"] == "valkey-server", "the entrypoint execs the server: it keeps PID 1"
-    assert pid1["Uid"].split() == ["999"] * 4, f"server runs as valkey (999), not root: {pid1['Uid']}"
-    assert pid1["Gid"].split() == ["999"] * 4, pid1["Gid"]
+    assert bundle.pid1()["Name"] == "tini"
+    server = bundle.server()  # the entrypoint exec'd it: no Python process is left
+    assert server["Uid"].split() == ["999"] * 4, f"server runs as valkey (999), not root: {server['Uid']}"
+    assert server["Gid"].split() == ["999"] * 4, server["Gid"]
+    assert f"process_id:{server['Pid']}" in bundle.cli("info", "server")
     assert bundle.module_names() == MODULES
     assert bundle.cli("set", "k", "v") == "OK"
     assert bundle.cli("save") == "OK"
@@ -88,9 +89,7 @@ def test_root_start_runs_server_as_valkey_pid1(run_bundle):
 
 def test_arbitrary_user(run_bundle):
     bundle = run_bundle(user="1000:1000")
-    pid1 = bundle.pid1()
-    assert pid1["Name"] == "valkey-server"
-    assert pid1["Uid"].split() == ["1000"] * 4
+    assert bundle.server()["Uid"].split() == ["1000"] * 4
     assert bundle.module_names() == MODULES
     assert bundle.cli("set", "k", "v") == "OK"
     assert bundle.cli("save") == "OK", "/data is writable by an arbitrary uid"
@@ -98,7 +97,7 @@ def test_arbitrary_user(run_bundle):
 
 def test_read_only_root(run_bundle, data_volume):
     bundle = run_bundle(read_only=True, tmpfs=["/tmp"], volumes={data_volume: ("/data", "rw")})
-    assert bundle.pid1()["Name"] == "valkey-server"
+    assert bundle.server()["Name"] == "valkey-server"
     assert bundle.module_names() == MODULES
     assert bundle.cli("set", "k", "v") == "OK"
     assert bundle.cli("save") == "OK"
@@ -187,6 +186,18 @@ def test_docker_stop_is_clean_and_aof_survives(run_bundle, data_volume):
     assert second.cli("get", f"key:{keys - 1}") == f"value:{keys - 1}"
     code, out = second.exec("ls", "/data/appendonlydir")
     assert code == 0 and ".aof" in out, out
+
+
+def test_orphans_are_reaped(run_bundle):
+    """A child left behind by a docker exec goes to PID 1: tini reaps it (the server would not)."""
+    bundle = run_bundle()
+    for _ in range(5):
+        code, out = bundle.exec("sh", "-c", "sleep 0.1 &")
+        assert code == 0, out
+    time.sleep(1.0)  # the sleeps end; their parent is PID 1 by then
+    processes = bundle.processes()
+    assert not [p for p in processes if p["State"].startswith("Z")], processes
+    assert bundle.cli("ping") == "PONG"
 
 
 def test_healthcheck_turns_healthy(run_bundle):
