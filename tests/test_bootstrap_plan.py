@@ -305,3 +305,11 @@ def test_first_member_by_address_when_the_node_knows_its_own():
     assert rejoin.is_first_member(["fd00::1"], ["fd00:0:0::1"]) is True  # one address, two spellings
     assert rejoin.is_first_member(["10.0.0.2", "fd00::2"], ["10.0.0.1"]) is False
     assert rejoin.is_first_member(["10.0.0.1"], None) is None  # every address: only binding can tell
+
+
+def test_first_look_at_this_node():
+    assert rejoin.first_look(6, 5461) == "member"  # a restart: its nodes.conf lists the others
+    assert rejoin.first_look(6, 0) == "member"
+    # The creator gave it slots before its helper looked: not done yet, it watches the creation through.
+    assert rejoin.first_look(1, 5461) == "assigned"
+    assert rejoin.first_look(1, 0) == "alone"

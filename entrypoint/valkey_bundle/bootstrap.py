@@ -31,6 +31,7 @@ import time
 
 from .bootstrap_plan import (
     classify,
+    first_look,
     forget_targets,
     in_cluster,
     is_first_member,
@@ -89,12 +90,19 @@ class Bootstrap:
 
     def run(self):
         try:
-            self.check_this_node()
+            known, slots = self.this_node()
+            look = first_look(known, slots)
+            if look == "member":
+                log(f"this node is already in a cluster ({known} nodes known): nothing to do")
+                return 0
             creator = self.cluster.creator
             if creator is None:
                 creator = self.is_first_member()
             if not creator:
-                return self.watch()
+                return self.watch()  # "assigned": the creator is adding it, which watch() sees through
+            if look == "assigned":
+                log(f"this node is already in a cluster ({known} nodes known): nothing to do")
+                return 0
             members = self.wait_for_members()
             if isinstance(members, Member):  # a member that already belongs to a cluster
                 return self.join(members)
@@ -123,15 +131,12 @@ class Bootstrap:
 
     # -- the facts
 
-    def check_this_node(self):
-        """Stop at once when this node already belongs to a cluster (a restart)."""
+    def this_node(self):
+        """(known nodes, slots assigned) of this node's own server, once it answers."""
         host, port = self.cluster.local_host, self.cluster.port
         self.local = self.link.wait(f"this server on {host}:{port}", lambda: self.link.connect(host, port))
         state = parse_info(self.local.call("CLUSTER", "INFO"))
-        known = int(state.get("cluster_known_nodes", "1"))
-        if known > 1 or int(state.get("cluster_slots_assigned", "0")):
-            log(f"this node is already in a cluster ({known} nodes known): nothing to do")
-            raise SystemExit(0)
+        return int(state.get("cluster_known_nodes", "1")), int(state.get("cluster_slots_assigned", "0"))
 
     def is_first_member(self):
         """For auto without an announced name or IP to compare: does the first member resolve to us?"""

@@ -86,6 +86,19 @@ def plan_creation(ips, replicas):
     return plan
 
 
+def first_look(known, slots):
+    """What this node's own state says when its helper starts.
+
+    member    it knows other nodes: a restart of a cluster member, nothing to do
+    assigned  it serves slots but knows only itself: the creator is adding it right now (or,
+              on the creator, a creation that stopped half-way)
+    alone     neither
+    """
+    if known > 1:
+        return "member"
+    return "assigned" if slots else "alone"
+
+
 def classify(states):
     """``states``: [(known_nodes, slots_assigned, keys)] per member -> "empty", "formed" or "mixed"."""
     if all(s == (1, 0, 0) for s in states):
