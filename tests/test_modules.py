@@ -300,7 +300,7 @@ def test_dockerfile_swappable_parts_and_runtime():
     assert "FROM ${RUNTIME_BASE_FROM} AS runtime-base-selected" in text
     runtime = dockerfile_stages()["runtime"]
     assert "\nVOLUME" not in "\n" + runtime
-    assert 'ENTRYPOINT ["bundle-docker-entrypoint"]' in runtime
+    assert 'ENTRYPOINT ["tini", "-s", "--", "bundle-docker-entrypoint"]' in runtime, "tini as PID 1 (README, PID 1)"
     assert 'CMD ["valkey-server"]' in runtime
     assert "EXPOSE 6379 16379 26673" in runtime
     for component in COMPONENTS:
