@@ -184,6 +184,8 @@ def test_updates_pins_keeps_comments_and_layout(checkout, upstream):
 
     ldap = env_values(checkout / "modules" / "ldap" / "module.env")
     assert (ldap["VERSION"], ldap["SOURCE_COMMIT"], ldap["PIN_VERIFIED"]) == ("1.0.1", upstream["ldap"]["1.0.1"], "yes")
+    # Its crates follow: 1.0.1's own Cargo.lock is not pinned yet.
+    assert (ldap["CRATES_VERSION"], ldap["CRATES_LOCKFILE_SHA256"], ldap["CRATES_PIN_VERIFIED"]) == ("1.0.1", "", "no")
 
     for component in ("search", "json"):
         assert env_values(checkout / "modules" / component / "module.env") == before[component]
@@ -194,7 +196,10 @@ def test_updates_pins_keeps_comments_and_layout(checkout, upstream):
             for k, v in env_values(checkout / "modules" / component / "module.env").items()
             if before[component][k] != v
         }
-        assert changed <= {"VERSION", "SOURCE_URL", "SOURCE_SHA256", "SOURCE_COMMIT", "PIN_VERIFIED"}, component
+        crates = {"CRATES_VERSION", "CRATES_LOCKFILE_SHA256", "CRATES_PIN_VERIFIED"} if component == "ldap" else set()
+        assert changed <= {"VERSION", "SOURCE_URL", "SOURCE_SHA256", "SOURCE_COMMIT", "PIN_VERIFIED", *crates}, (
+            component
+        )
         # Still readable by the shell recipes.
         script = '. "$1" && printf %s "$VERSION"'
         path = str(checkout / "modules" / component / "module.env")
@@ -221,6 +226,8 @@ def test_updates_pins_keeps_comments_and_layout(checkout, upstream):
     assert "9.0.4 -> 9.0.7" in summary or f"{before['valkey']['VERSION']} -> 9.0.7" in summary
     assert "newer line available: 9.1.2" in summary and "newer line available: 1.9.0" in summary
     assert "9.0.8" not in summary.replace("9.0.8-rc1", ""), "release candidates are not releases"
+    assert "ldap/crates: 1.0.1's Cargo.lock to pin (./build.sh fetch prints its sha256)" in summary
+    assert "search/grpc: not checked (not in --from-json)" in summary
     # Comments that still speak of the old state are pointed out, not rewritten.
     assert "bloom/module.env:2:" in summary and "ldap/module.env:2:" in summary
 
@@ -356,3 +363,27 @@ def test_other_variables_in_module_env_are_left_alone(checkout, upstream):
         assert text.endswith(extra), component
     assert env_values(checkout / "modules" / "valkey" / "module.env")["VERSION"] == "9.0.7"
     assert env_values(checkout / "modules" / "ldap" / "module.env")["VERSION"] == "1.0.1"
+
+
+def test_an_unverified_dependency_is_resolved_from_its_tag(checkout, upstream, tmp_path):
+    """search/grpc is pinned by its tag only: its commit is resolved, the rest of search kept."""
+    grpc = make_repo(tmp_path / "grpc.git", {"v1.69.0": "light", "v1.70.1": "annotated", "v1.71.0": "light"})
+    data = dict(upstream["data"])
+    data["search/grpc"] = {"remote": (tmp_path / "grpc.git").as_uri()}
+    recorded = tmp_path / "with-grpc.json"
+    recorded.write_text(json.dumps(data))
+    before = env_values(checkout / "modules" / "search" / "module.env")
+    assert before["GRPC_SOURCE_TAG"] == "v1.70.1" and before["GRPC_PIN_VERIFIED"] == "no"
+    result = update_pins(checkout, "--from-json", str(recorded), "search")
+    assert result.returncode == 0, result.stderr
+    after = env_values(checkout / "modules" / "search" / "module.env")
+    assert after["GRPC_SOURCE_COMMIT"] == grpc["v1.70.1"], "the tag's commit, not a newer tag's"
+    assert after["GRPC_PIN_VERIFIED"] == "yes"
+    assert {k for k in after if after[k] != before[k]} == {"GRPC_SOURCE_COMMIT", "GRPC_PIN_VERIFIED"}
+    assert f"search/grpc: pin verified: commit {grpc['v1.70.1']}" in result.stdout
+    # The tag moves later: refused, nothing written.
+    git(tmp_path / "grpc.git", "tag", "-f", "v1.70.1", grpc["v1.71.0"])
+    moved = update_pins(checkout, "--from-json", str(recorded), "search")
+    assert moved.returncode == 3, moved.stderr
+    assert f"search/grpc: tag v1.70.1 now points to {grpc['v1.71.0']}, pinned {grpc['v1.70.1']}" in moved.stderr
+    assert env_values(checkout / "modules" / "search" / "module.env") == after
