@@ -1,6 +1,6 @@
 """Cold and warm build time of each stage of the image, on this machine.
 
-    python3 bench/build_times.py [--skip-cold]
+    python3 bench/build_times.py
 
 The image is the real-module tier's (tests/container/container_image.py): every module
 whose pinned inputs are in the cache is compiled for real, the others are stand-ins;
@@ -8,10 +8,13 @@ Valkey comes from the test bed's tarball. Nothing is downloaded but Debian packa
 
 - cold: the cache mounts emptied first (ccache, the cargo target directories:
   `docker builder prune --filter type=exec.cachemount`), then `./build.sh build --
-  --no-cache`: every step runs, every compiler starts from nothing;
-- warm: `./build.sh build -- --no-cache` right after: no layer is reused, but the cache
-  mounts are warm (what a rebuild after a change of inputs costs).
-The stages that install Debian packages download them both times.
+  --no-cache`: every step runs, every compiler starts from nothing, and the stages
+  that install Debian packages download them;
+- warm: right after, every compile step invalidated (JOBS passed as another string of
+  the same number), the rest cached: the compile steps run again with the cache mounts
+  warm, as after a change of inputs. (`--no-cache` cannot measure this: BuildKit then
+  gives every cache mount a fresh, empty directory.)
+- cached: once more with nothing changed.
 
 Per stage: the sum of the durations of its steps, from BuildKit's plain progress
 output; stages run in parallel (2 cores here), so the wall time is printed too.
@@ -56,7 +59,7 @@ def stage_seconds(log: str) -> dict[str, float]:
     return dict(seconds)
 
 
-def build(name: str, extra: list[str], log_path: Path) -> tuple[float, str]:
+def build(name: str, extra: list[str], log_path: Path, jobs: str) -> tuple[float, str]:
     repository = name.rpartition(":")[0]
     tarball, sha256, _strip = container_image.testbed.valkey_source_tarball()
     env = dict(
@@ -66,6 +69,7 @@ def build(name: str, extra: list[str], log_path: Path) -> tuple[float, str]:
         VALKEY_TARBALL=str(tarball),
         VALKEY_SHA256=sha256,
         VALKEY_BUNDLE_OFFLINE="1",
+        JOBS=jobs,
     )
     started = time.monotonic()
     with open(log_path, "w") as log:
@@ -83,9 +87,7 @@ def build(name: str, extra: list[str], log_path: Path) -> tuple[float, str]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--skip-cold", action="store_true", help="only the warm build (keeps the cache mounts)")
-    args = parser.parse_args()
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     problem = container_image.engine_problem()
     if problem:
         print(f"build_times: {problem}", file=sys.stderr)
@@ -93,11 +95,12 @@ def main() -> int:
     name = container_image.REAL_IMAGE
     runs = {}
     with tempfile.TemporaryDirectory() as tmp:
-        if not args.skip_cold:
-            prune = ["docker", "builder", "prune", "--force", "--filter", "type=exec.cachemount"]
-            subprocess.run(prune, capture_output=True, check=True)
-            runs["cold"] = build(name, ["--no-cache"], Path(tmp) / "cold.log")
-        runs["warm"] = build(name, ["--no-cache"], Path(tmp) / "warm.log")
+        prune = ["docker", "builder", "prune", "--force", "--filter", "type=exec.cachemount"]
+        subprocess.run(prune, capture_output=True, check=True)
+        runs["cold"] = build(name, ["--no-cache"], Path(tmp) / "cold.log", str(os.cpu_count()))
+        # The same number of jobs, another string: every compile step's cache key changes.
+        runs["warm"] = build(name, [], Path(tmp) / "warm.log", f"0{os.cpu_count()}")
+        runs["cached"] = build(name, [], Path(tmp) / "cached.log", f"0{os.cpu_count()}")
     labels = container_image.labels(name)
     kinds = ", ".join(
         f"{c} {labels.get(f'org.valkey-bundle.{c}.build', '?')}" for c in container_image.MODULE_COMPONENTS
