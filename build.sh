@@ -203,6 +203,15 @@ input_value() {
     env_value "${1%%/*}" "$prefix$2"
 }
 
+# input_version INPUT: its VERSION; vendored crates have their component's.
+input_version() {
+    if [ "$(input_value "$1" KIND)" = crates ]; then
+        env_value "${1%%/*}" VERSION
+    else
+        input_value "$1" VERSION
+    fi
+}
+
 # input_pin INPUT: its sha256, commit or Cargo.lock sha256; empty when unknown.
 input_pin() {
     local pin
@@ -231,7 +240,7 @@ versions() {
     printf '%-19s %-16s %-66s %-64s %s\n' INPUT VERSION SOURCE SHA256/COMMIT/LOCK VERIFIED
     while IFS= read -r i; do
         pin=$(input_pin "$i")
-        printf '%-19s %-16s %-66s %-64s %s\n' "$i" "$(input_value "$i" VERSION)" \
+        printf '%-19s %-16s %-66s %-64s %s\n' "$i" "$(input_version "$i")" \
             "$(input_value "$i" SOURCE_URL)" "${pin:-(unknown)}" "$(input_value "$i" PIN_VERIFIED | sed 's/^$/no/')"
     done < <(inputs)
 }
@@ -256,7 +265,7 @@ fetch_inputs() {
         set -- "${all[@]}"
     fi
     for i in "$@"; do
-        name=${i//\//-}-$(input_value "$i" VERSION).tar.gz
+        name=${i//\//-}-$(input_version "$i").tar.gz
         errfile=$sources/.fetch-${i//\//-}.err
         if ! path=$("$modules_dir/fetch.sh" "$i" "$sources" 2>"$errfile"); then
             if [ "$mode" = link ] && [ -f "$modules_dir/sources/$name" ] &&

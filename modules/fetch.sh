@@ -18,7 +18,8 @@
 #                   Cargo.lock of the pinned source) or a path under modules/ -- whose
 #                   sha256 must be LOCKFILE_SHA256; packed under crates/ with that
 #                   Cargo.lock beside the crates. cargo checks every crate against it
-#                   when it builds offline. Vendoring needs cargo and crates.io.
+#                   when it builds offline; their version is the component's.
+#                   Vendoring needs cargo and crates.io.
 # <name> is the input with / turned into - (search-grpc-1.70.1.tar.gz). Overrides, the
 # input upper-cased with / and - turned into _ (VALKEY_..., SEARCH_GRPC_...):
 #   <INPUT>_TARBALL  a local tarball to use instead of downloading; it is verified
@@ -49,6 +50,7 @@ envfile=$here/$component/module.env
 DEPS=''
 # shellcheck source=/dev/null
 . "$envfile"
+component_version=$VERSION
 # field NAME: the input's own value of NAME (<DEP>_NAME for a dependency).
 prefix=''
 if [ -n "$dep" ]; then
@@ -59,6 +61,8 @@ field() { local name=$prefix$1; printf '%s' "${!name:-}"; }
 VERSION=$(field VERSION) SOURCE_URL=$(field SOURCE_URL) SOURCE_SHA256=$(field SOURCE_SHA256)
 SOURCE_COMMIT=$(field SOURCE_COMMIT) SOURCE_TAG=$(field SOURCE_TAG) PIN_VERIFIED=$(field PIN_VERIFIED)
 KIND=$(field KIND) SUBMODULES=$(field SUBMODULES) LOCKFILE=$(field LOCKFILE) LOCKFILE_SHA256=$(field LOCKFILE_SHA256)
+# Vendored crates are those of the component's own version.
+[ "$KIND" != crates ] || VERSION=$component_version
 where="$envfile${prefix:+ (${prefix}*)}"
 [ -n "$VERSION" ] || die "$where: ${prefix}VERSION is not set"
 [ -n "$SOURCE_URL" ] || die "$where: ${prefix}SOURCE_URL is not set"
@@ -156,7 +160,7 @@ if [ "$KIND" = crates ]; then
         cp -- "$lock_file" "$work/src/Cargo.lock"
     elif [ ! -f "$work/src/Cargo.lock" ]; then
         [ "$LOCKFILE" != upstream ] || die "the $component source has no Cargo.lock (${prefix}LOCKFILE=upstream)"
-        [ "${PIN_VERIFIED:-}" = no ] || die "$where: $lock_file is missing"
+        [ "${PIN_VERIFIED:-}" = no ] || die "$where: $here/${LOCKFILE#modules/} is missing"
         # No lock anywhere yet: resolve one now, for the Rust the image builds with
         # (RUST_MIN), never newer, and say that it must be recorded.
         rust_min=${RUST_MIN:-}

@@ -239,7 +239,7 @@ def cargo_demo(demo, lock: str) -> Path:
     git(repo, "tag", "1.0.0")
     demo.module_env(
         f"VERSION=1.0.0\nSOURCE_URL=https://example.invalid/crate.git\nSOURCE_COMMIT={commit}\nSOURCE_STRIP=1\n"
-        "PIN_VERIFIED=yes\nLICENSE=MIT\nRUST_MIN=1.60\nDEPS=crates\nCRATES_KIND=crates\nCRATES_VERSION=1.0.0\n"
+        "PIN_VERIFIED=yes\nLICENSE=MIT\nRUST_MIN=1.60\nDEPS=crates\nCRATES_KIND=crates\n"
         f"CRATES_SOURCE_URL=https://crates.io\nCRATES_LOCKFILE={lock}\n"
     )
     return repo
