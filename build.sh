@@ -253,7 +253,9 @@ cache_dir() {
 # line per input on stdout. MODE "fetch": a missing input is an error at the end;
 # "link": also linked into modules/sources/ for the Dockerfile (a verified copy already
 # there is accepted too), and what is missing is left in missing_inputs for the caller.
+# The path of each verified input is left in input_path.
 missing_inputs=()
+declare -A input_path=()
 fetch_inputs() {
     local mode=$1 sources i path err name errfile all
     shift
@@ -271,6 +273,7 @@ fetch_inputs() {
             if [ "$mode" = link ] && [ -f "$modules_dir/sources/$name" ] &&
                 path=$(VALKEY_BUNDLE_OFFLINE=1 "$modules_dir/fetch.sh" "$i" "$modules_dir/sources" 2>/dev/null); then
                 rm -f -- "$errfile"
+                input_path[$i]=$path
                 printf '%-19s %s\n' "$i" "$path"
                 continue
             fi
@@ -284,6 +287,7 @@ fetch_inputs() {
         # Unverified pins are resolved by fetch.sh: show what it found.
         grep -E 'warning|resolved|packed|vendored' "$errfile" >&2 || true
         rm -f -- "$errfile"
+        input_path[$i]=$path
         printf '%-19s %s\n' "$i" "$path"
         # Another Valkey than the pin goes in under its own name (valkey_override).
         if [ "$mode" = link ] && ! { [ "$i" = valkey ] && valkey_overridden; }; then
@@ -405,24 +409,25 @@ revision() {
 
 # --- what goes into the image -----------------------------------------------------
 
+module_components=(search json bloom ldap)
+declare -A module_build=()
+
 # inputs_summary: one line: which modules an offline build here makes real (every
 # input in the cache) and which stand-ins, naming the inputs that are missing. The
 # real-module tests run for the real ones only.
 inputs_summary() {
-    local sources i c missing=() real=() stand_in=() all
+    local sources i c real=() stand_in=() all
     sources=$(cache_dir)/sources
     mapfile -t all < <(inputs)
+    missing_inputs=()
     for i in "${all[@]}"; do
-        VALKEY_BUNDLE_OFFLINE=1 "$modules_dir/fetch.sh" "$i" "$sources" >/dev/null 2>&1 || missing+=("$i")
+        VALKEY_BUNDLE_OFFLINE=1 "$modules_dir/fetch.sh" "$i" "$sources" >/dev/null 2>&1 || missing_inputs+=("$i")
     done
-    for c in search json bloom ldap; do
-        if [[ " ${missing[*]:-} " == *" $c"[\ /]* ]]; then stand_in+=("$c"); else real+=("$c"); fi
+    for c in "${module_components[@]}"; do
+        if [ -n "$(missing_of "$c")" ]; then stand_in+=("$c"); else real+=("$c"); fi
     done
-    note "real-module tier: real ${real[*]:-(none)}; stand-ins ${stand_in[*]:-(none)}${missing[*]:+ (inputs not in $sources: ${missing[*]})}"
+    note "real-module tier: real ${real[*]:-(none)}; stand-ins ${stand_in[*]:-(none)}${missing_inputs[*]:+ (inputs not in $sources: ${missing_inputs[*]})}"
 }
-
-module_components=(search json bloom ldap)
-declare -A module_build=()
 
 # plan_modules SPEC: fetch (and link) the inputs, then decide for each module whether
 # it is real or a stand-in (the test fixture under its names) and say so, one line.
@@ -448,9 +453,7 @@ plan_modules() {
     done
     note "inputs: cache $(cache_dir)/sources"
     fetch_inputs link "${wanted[@]}" >&2
-    if [ -n "$(missing_of valkey)" ] && [ -z "${VALKEY_TARBALL:-}" ]; then
-        bad+=("valkey")
-    fi
+    [ -z "$(missing_of valkey)" ] || bad+=("valkey")
     for c in "${module_components[@]}"; do
         missing=$(missing_of "$c")
         if [[ " ${explicit[*]:-} " == *" $c "* ]]; then
@@ -481,12 +484,11 @@ valkey_overridden() {
 }
 
 # valkey_override: with a VALKEY_TARBALL that is not the pinned release, that tarball
-# (verified by fetch.sh against VALKEY_SHA256) in modules/sources/ under its own name;
+# (verified by fetch_inputs against VALKEY_SHA256) in modules/sources/ under its own name;
 # prints its file name and version (from its src/version.h). Nothing otherwise.
 valkey_override() {
-    local tarball name version
+    local tarball=${input_path[valkey]} name version
     valkey_overridden || return 0
-    tarball=$("$modules_dir/fetch.sh" valkey "$(cache_dir)/sources") || exit 1
     name=$(basename -- "$tarball")
     [[ $name == valkey* ]] || die "VALKEY_TARBALL: the Dockerfile's valkey stage takes only files named valkey*, not $name"
     [ "$tarball" -ef "$modules_dir/sources/$name" ] ||
@@ -535,6 +537,8 @@ build_image() {
     local mode=$1 platforms=$2 tag c upper builder='' metadata digest several=no override
     local valkey_file='' valkey_label pinned=yes dockerfile=$root/Dockerfile bases=() base_args built=() arg
     shift 2
+    tmp_dockerfile_dir='' tmp_metadata=''
+    trap '[ -z "$tmp_dockerfile_dir$tmp_metadata" ] || rm -rf -- ${tmp_dockerfile_dir:+"$tmp_dockerfile_dir"} ${tmp_metadata:+"$tmp_metadata"}' EXIT
     [ "${platforms//[^,]/}" = "" ] || several=yes
     need_docker
     if [ "$mode" = push ]; then
@@ -566,7 +570,6 @@ build_image() {
         # In a directory of its own: BuildKit syncs the Dockerfile's directory, and
         # builds running at once from one shared directory were seen to lose the file.
         tmp_dockerfile_dir=$(mktemp -d)
-        trap 'rm -rf -- "$tmp_dockerfile_dir" "${tmp_metadata:-}"' EXIT
         dockerfile=$tmp_dockerfile_dir/Dockerfile
         sed 's/^RUN --network=none /RUN /' "$root/Dockerfile" >"$dockerfile"
         bases=(build-base runtime-base)
@@ -624,7 +627,6 @@ build_image() {
     metadata=$opt_metadata_file
     if [ "$opt_by_digest" = yes ] && [ -z "$metadata" ]; then
         tmp_metadata=$(mktemp)
-        trap 'rm -rf -- "$tmp_metadata" "${tmp_dockerfile_dir:-}"' EXIT
         metadata=$tmp_metadata
     fi
     [ -z "$metadata" ] || args+=(--metadata-file "$metadata")
@@ -856,9 +858,9 @@ case $command in
                 --cache) [ "$#" -ge 2 ] || die "--cache needs a value"; opt_cache=$2; shift 2 ;;
                 --cache=*) opt_cache=${1#--cache=}; shift ;;
                 --metadata-file) [ "$#" -ge 2 ] || die "--metadata-file needs a value"; opt_metadata_file=$2; shift 2 ;;
+                --metadata-file=*) opt_metadata_file=${1#--metadata-file=}; shift ;;
                 --stand-ins) [ "$#" -ge 2 ] || die "--stand-ins needs a value"; opt_stand_ins=$2; shift 2 ;;
                 --stand-ins=*) opt_stand_ins=${1#--stand-ins=}; shift ;;
-                --metadata-file=*) opt_metadata_file=${1#--metadata-file=}; shift ;;
                 --by-digest | --sbom | --provenance)
                     [ "$command" = push ] || die "$1 is an option of push only"
                     case $1 in
