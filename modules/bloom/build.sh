@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Build valkey-bloom from an unpacked, verified source tree, with no network.
 #   DEPS_DIR=DIR modules/bloom/build.sh SRC_DIR OUT_DIR
-# Result: OUT_DIR/libvalkey_bloom.so, debug info stripped, and OUT_DIR/Cargo.lock:
-# the lock it was built with.
+# Result: OUT_DIR/libvalkey_bloom.so, debug info stripped.
 #
 # Upstream commits no Cargo.lock. DEPS_DIR/crates holds the crates vendored against
 # ours, modules/bloom/Cargo.lock (modules/fetch.sh bloom/crates; modules/prepare.sh
@@ -43,5 +42,4 @@ target=${CARGO_TARGET_DIR:-$src/target}
 mkdir -p -- "$out"
 install -m 0755 "$target/release/$MODULE_FILE" "$out/$MODULE_FILE"
 strip --strip-debug "$out/$MODULE_FILE"
-install -m 0644 "$src/Cargo.lock" "$out/Cargo.lock"
 echo "$prog: built $out/$MODULE_FILE (valkey-bloom $VERSION, $rustc_version, $lock_state)"
