@@ -30,7 +30,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,31 +58,11 @@ def stage_seconds(log: str) -> dict[str, float]:
     return dict(seconds)
 
 
-def build(name: str, extra: list[str], log_path: Path, jobs: str) -> tuple[float, str]:
-    repository = name.rpartition(":")[0]
-    tarball, sha256, _strip = container_image.testbed.valkey_source_tarball()
-    env = dict(
-        os.environ,
-        IMAGE=repository,
-        BASE_IMAGE=container_image.base_image(),
-        VALKEY_TARBALL=str(tarball),
-        VALKEY_SHA256=sha256,
-        VALKEY_BUNDLE_OFFLINE="1",
-        JOBS=jobs,
-    )
-    started = time.monotonic()
-    with open(log_path, "w") as log:
-        subprocess.run(
-            [str(ROOT / "build.sh"), "build", "--stand-ins", "auto", "--", "--progress=plain", *extra],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            check=True,
-        )
-    wall = time.monotonic() - started
+def build(name: str, docker_args: tuple[str, ...], log_path: Path, jobs: str) -> tuple[float, str]:
+    image = container_image.build_image(name, "auto", log_path, docker_args, jobs)
     # build.sh runs several builds (the package stages first on an old engine).
     text = log_path.read_text().replace("build.sh: docker buildx build", "\n+ build\nbuild.sh: docker buildx build")
-    return wall, text
+    return image.build_seconds, text
 
 
 def main() -> int:
@@ -97,10 +76,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         prune = ["docker", "builder", "prune", "--force", "--filter", "type=exec.cachemount"]
         subprocess.run(prune, capture_output=True, check=True)
-        runs["cold"] = build(name, ["--no-cache"], Path(tmp) / "cold.log", str(os.cpu_count()))
+        runs["cold"] = build(name, ("--no-cache",), Path(tmp) / "cold.log", str(os.cpu_count()))
         # The same number of jobs, another string: every compile step's cache key changes.
-        runs["warm"] = build(name, [], Path(tmp) / "warm.log", f"0{os.cpu_count()}")
-        runs["cached"] = build(name, [], Path(tmp) / "cached.log", f"0{os.cpu_count()}")
+        runs["warm"] = build(name, (), Path(tmp) / "warm.log", f"0{os.cpu_count()}")
+        runs["cached"] = build(name, (), Path(tmp) / "cached.log", f"0{os.cpu_count()}")
     labels = container_image.labels(name)
     kinds = ", ".join(
         f"{c} {labels.get(f'org.valkey-bundle.{c}.build', '?')}" for c in container_image.MODULE_COMPONENTS

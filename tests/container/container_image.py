@@ -88,10 +88,13 @@ def labels(name: str) -> dict[str, str]:
     return json.loads(_inspect(name, "{{json .Config.Labels}}")) or {}
 
 
-def build_image(name: str, stand_ins: str, log_path: Path | None = None) -> TestImage:
+def build_image(
+    name: str, stand_ins: str, log_path: Path | None = None, docker_args: tuple[str, ...] = (), jobs: str = ""
+) -> TestImage:
     """Build NAME (which must end in :local) with `./build.sh build --stand-ins STAND_INS`,
-    offline (from the cache only); RuntimeError with the end of the build log if it
-    fails. Serialised between processes by a lock in the cache."""
+    offline (from the cache only), DOCKER_ARGS passed on to docker, JOBS (if given) as
+    build.sh's JOBS; RuntimeError with the end of the build log if it fails. Serialised
+    between processes by a lock in the cache."""
     repository, _, tag = name.rpartition(":")
     if tag != "local" or not repository:
         raise RuntimeError(f"{name}: a test image is named <repository>:local (build.sh's tag for such builds)")
@@ -109,7 +112,9 @@ def build_image(name: str, stand_ins: str, log_path: Path | None = None) -> Test
         VALKEY_SHA256=sha256,
         VALKEY_BUNDLE_OFFLINE="1",
     )
-    cmd = [str(BUILD_SH), "build", "--stand-ins", stand_ins, "--", "--progress=plain"]
+    if jobs:
+        env["JOBS"] = jobs
+    cmd = [str(BUILD_SH), "build", "--stand-ins", stand_ins, "--", "--progress=plain", *docker_args]
     with open(lock_dir / "container-test-image.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         started = time.monotonic()
