@@ -202,6 +202,7 @@ def test_runtime_facts():
     assert len(set(files)) == len(files) and len(set(names)) == len(names)
     search = env("search")
     assert search["MODULE_COORDINATOR_FLAG"] == "--use-coordinator"
+    assert search["MODULE_COORDINATOR_PORT_OFFSET"] == "20294", "the coordinator listens on port + 20294"
     assert "--use-coordinator" in search["MODULE_VALUELESS_FLAGS"].split()
     assert {"avx2", "fma"} <= set(search["MODULE_CPU_FEATURES_X86_64"].split())
     for component in MODULE_COMPONENTS:

@@ -23,7 +23,8 @@ FACTS = {
             "search",
             parse_env_file(
                 "MODULE_FILE=libsearch.so\nMODULE_NAME=search\nMODULE_VALUELESS_FLAGS=--use-coordinator\n"
-                'MODULE_COORDINATOR_FLAG=--use-coordinator\nMODULE_CPU_FEATURES_X86_64="avx2 fma"\n'
+                "MODULE_COORDINATOR_FLAG=--use-coordinator\nMODULE_COORDINATOR_PORT_OFFSET=20294\n"
+                'MODULE_CPU_FEATURES_X86_64="avx2 fma"\n'
             ),
         ),
         ModuleFacts("bloom", parse_env_file("MODULE_FILE=libvalkey_bloom.so\nMODULE_NAME=bf\n")),

@@ -52,7 +52,17 @@ def discover_modules(directory):
 class ModuleFacts:
     """What the image knows about a module it ships (from modules/<name>/module.env)."""
 
-    __slots__ = ("component", "coordinator_flag", "cpu_features", "file", "key", "name", "valueless_flags", "version")
+    __slots__ = (
+        "component",
+        "coordinator_flag",
+        "coordinator_port_offset",
+        "cpu_features",
+        "file",
+        "key",
+        "name",
+        "valueless_flags",
+        "version",
+    )
 
     def __init__(self, component, values):
         self.component = component
@@ -62,6 +72,7 @@ class ModuleFacts:
         self.name = values.get("MODULE_NAME", "")
         self.valueless_flags = tuple(values.get("MODULE_VALUELESS_FLAGS", "").split())
         self.coordinator_flag = values.get("MODULE_COORDINATOR_FLAG", "")
+        self.coordinator_port_offset = int(values.get("MODULE_COORDINATOR_PORT_OFFSET") or 0)
         self.cpu_features = {
             arch: tuple(values.get("MODULE_CPU_FEATURES_" + arch.upper(), "").split()) for arch in ("x86_64", "aarch64")
         }

@@ -9,9 +9,6 @@ from .module_files import module_key
 from .server_config import INFO_ARGS, split_server_args
 from .tokens import join_config_args
 
-# valkey-search serves its coordinator (gRPC, no credentials) this far above the server's port.
-COORDINATOR_PORT_OFFSET = 20294
-
 
 class PlannedModule:
     __slots__ = ("args", "key", "path", "source")
@@ -227,7 +224,7 @@ def make_plan(
     else:
         _warn_open_access(plan, config)
     if plan.coordinator and (env.password or has_password(config)):
-        _warn_coordinator_without_auth(plan, config)
+        _warn_coordinator_without_auth(plan, config, facts)
     head = [args[0]] + ([config_file] if config_file is not None else [])
     plan.argv = head + generated + rest
     return plan
@@ -249,8 +246,9 @@ def has_password(config):
     return any(name in config.settings for name in ("requirepass", "aclfile", "user"))
 
 
-def coordinator_port(config):
-    """(port, what it is computed from) of search's coordinator: tls-port when set, else port, + 20294.
+def coordinator_port(config, offset):
+    """(port, what it is computed from) of search's coordinator: tls-port when set, else port, + offset
+    (MODULE_COORDINATOR_PORT_OFFSET).
 
     None when the config's port is not a number (the server refuses it and says why).
     """
@@ -260,13 +258,21 @@ def coordinator_port(config):
     except ValueError:
         return None
     extra = 1 if base == 6378 else 0  # as valkey-search does (src/coordinator/util.h)
-    return base + COORDINATOR_PORT_OFFSET + extra, f"{name} {base} + {COORDINATOR_PORT_OFFSET + extra}"
+    return base + offset + extra, f"{name} {base} + {offset + extra}"
 
 
-def _warn_coordinator_without_auth(plan, config):
+def _warn_coordinator_without_auth(plan, config, facts):
     """The coordinator's gRPC server takes no password: the one on the client port does not cover it."""
-    found = coordinator_port(config)
-    where = f"port {found[0]} ({found[1]})" if found else "port + 20294"
+    offset = next(
+        (
+            facts[m.key].coordinator_port_offset
+            for m in plan.modules
+            if m.key in facts and facts[m.key].coordinator_flag
+        ),
+        0,
+    )
+    found = coordinator_port(config, offset)
+    where = f"port {found[0]} ({found[1]})" if found else f"port + {offset}"
     plan.warnings.append(
         f"the search coordinator listens on {where} without authentication (the password does not apply "
         "there): whoever reaches it can run index queries and read documents; let only the cluster's members "
