@@ -29,8 +29,24 @@
 #                    URL) instead of SOURCE_URL, with the same tag and commit checks.
 #                    Submodules still come from the URLs in .gitmodules: point git at
 #                    a mirror with its own url.<mirror>.insteadOf configuration
+#   <INPUT>_BLOBS    files whose bytes a repository lacks (a mirror that leaves out
+#                    large files): each is added to the clone as a git blob and must be
+#                    one the pinned tree records -- the same bytes, so not a substitute
 #   VALKEY_BUNDLE_OFFLINE=1  never download: what is not in CACHE_DIR (or given by an
 #                    override) fails at once, with the input named
+# Substitutes, for a git source whose pin cannot be had (a tag no reachable mirror
+# holds): never taken for the pin, asked for by name, said wherever they are used.
+#   <INPUT>_COMMIT   build from this commit instead of the pinned one (or the tag's);
+#                    <INPUT>_COMMIT_NOTE says what it is ("v1.70 branch point")
+#   <INPUT>_SUBMODULES  with SUBMODULES=yes: only these submodule paths (comma or
+#                    space separated, not recursive); the others stay empty directories
+#   <INPUT>_OMIT     paths left out of the tarball (also inside submodules), for files
+#                    a mirror lacks and the build does not read
+# Any of these packs CACHE_DIR/<name>-<version>.substitute.tar.gz, with the line that
+# describes it in <...>.substitute.txt. Later, with none of them set, the cached
+# substitute is used only where VALKEY_BUNDLE_SUBSTITUTES names the input (a list, or
+# all) and the pin itself is not in the cache; it is said on stderr as
+# "INPUT: substitute: <what>".
 # With PIN_VERIFIED=no, an unknown SOURCE_SHA256 / SOURCE_COMMIT / LOCKFILE_SHA256 is
 # resolved from the network and printed on stderr, to be written into module.env.
 set -euo pipefail
@@ -70,6 +86,12 @@ where="$envfile${prefix:+ (${prefix}*)}"
 upper=$(printf '%s' "$input" | tr '[:lower:]' '[:upper:]' | tr -c 'A-Z0-9' '_')
 tarball_var=${upper}_TARBALL sha_var=${upper}_SHA256 git_var=${upper}_GIT
 override_tarball=${!tarball_var:-} override_git=${!git_var:-}
+commit_var=${upper}_COMMIT note_var=${upper}_COMMIT_NOTE submodules_var=${upper}_SUBMODULES
+omit_var=${upper}_OMIT blobs_var=${upper}_BLOBS
+sub_commit=${!commit_var:-} sub_note=${!note_var:-} sub_submodules=${!submodules_var:-}
+sub_omit=${!omit_var:-} blobs=${!blobs_var:-}
+# Lists: commas or spaces.
+sub_submodules=${sub_submodules//,/ } sub_omit=${sub_omit//,/ } blobs=${blobs//,/ }
 expected=${!sha_var:-$SOURCE_SHA256}
 if [ "$expected" = unknown ]; then expected=''; fi
 expected=$(printf '%s' "$expected" | tr 'A-F' 'a-f')
@@ -208,9 +230,19 @@ is_git=no
 case "$SOURCE_URL" in *.git) is_git=yes ;; esac
 [ -n "$SOURCE_COMMIT" ] && is_git=yes
 [ -z "$override_git" ] || [ "$is_git" = yes ] || die "$git_var is set but $input is not a git source"
+if [ -n "$sub_commit$sub_submodules$sub_omit$blobs" ] && [ "$is_git" = no ]; then
+    die "${commit_var%_COMMIT}_COMMIT, _SUBMODULES, _OMIT and _BLOBS are for git sources; $input is a tarball"
+fi
+[ -z "$sub_submodules" ] || [ "$SUBMODULES" = yes ] || die "$submodules_var is set but $input has no submodules (${prefix}SUBMODULES)"
+if [ -n "$sub_commit" ] && ! printf '%s' "$sub_commit" | grep -Eq '^[0-9a-f]{40}$'; then
+    die "$commit_var must be a full commit id (40 hex digits), not '$sub_commit'"
+fi
+
+sub_tarball=$cache/$name.substitute.tar.gz
+sub_text=$cache/$name.substitute.txt
 
 # 2. Already in the cache and still matching the pin.
-if [ -f "$dest" ]; then
+if [ -f "$dest" ] && [ -z "$sub_commit$sub_submodules$sub_omit" ]; then
     if [ -n "$expected" ]; then
         if [ "$(sha_of "$dest")" = "$expected" ]; then echo "$dest"; exit 0; fi
     elif [ "$is_git" = yes ] && [ -n "$commit" ] && [ "$(commit_of "$dest")" = "$commit" ]; then
@@ -219,6 +251,23 @@ if [ -f "$dest" ]; then
     fi
     echo "$prog: $dest does not match the pin; fetching it again" >&2
     rm -f -- "$dest"
+fi
+
+# 2b. A substitute packed earlier, where it was asked for by name (and the pin is not
+# here): its description and sha256 are in $sub_text.
+substitute_allowed() {
+    local allowed=${VALKEY_BUNDLE_SUBSTITUTES:-}
+    case " ${allowed//,/ } " in *" $input "* | *" all "*) return 0 ;; esac
+    return 1
+}
+if [ -z "$sub_commit$sub_submodules$sub_omit" ] && [ -f "$sub_tarball" ] && [ -f "$sub_text" ] && substitute_allowed; then
+    description=$(sed -n 1p "$sub_text")
+    recorded=$(sed -n 's/^sha256 //p' "$sub_text")
+    [ "$(sha_of "$sub_tarball")" = "$recorded" ] ||
+        die "$sub_tarball does not match the sha256 recorded in $sub_text: fetch the substitute again"
+    echo "$prog: $input: substitute: $description" >&2
+    echo "$sub_tarball"
+    exit 0
 fi
 
 [ -n "$override_git" ] || offline_stop
@@ -242,7 +291,8 @@ if [ "$is_git" = no ]; then
     exit 0
 fi
 
-# 3b. Git source: the tag must resolve to the pinned commit.
+# 3b. Git source: the tag must resolve to the pinned commit (a substitute commit is
+# taken as asked, and said).
 command -v git >/dev/null 2>&1 || die "git is needed to fetch $input from $SOURCE_URL"
 remote=${override_git:-$SOURCE_URL}
 [ -z "$override_git" ] || hint="$hint, or point $git_var at a repository that has commit ${commit:-of the tag}"
@@ -258,7 +308,16 @@ for tag in "${tags[@]}"; do
     fi
     tag_commit=''
 done
-if [ -z "$commit" ]; then
+pin_text=${SOURCE_TAG:-$VERSION}
+if [ -n "$sub_commit" ]; then
+    # The pin as it stands: its commit when known, and whether it is verified.
+    if [ -n "$commit" ] && [ "${PIN_VERIFIED:-}" = yes ]; then
+        pin_text="$pin_text (${commit:0:8})"
+    else
+        pin_text="$pin_text unverified"
+    fi
+    commit=$sub_commit
+elif [ -z "$commit" ]; then
     [ "${PIN_VERIFIED:-}" = no ] || die "$where: ${prefix}SOURCE_COMMIT is not set"
     [ -n "$tag_commit" ] || die "$remote has no tag ${tags[*]}"
     commit=$tag_commit
@@ -270,30 +329,83 @@ elif [ -z "$tag_commit" ]; then
 elif [ "$tag_commit" != "$commit" ]; then
     die "tag $tag of $remote is $tag_commit, not the pinned $commit"
 fi
-git -C "$work/repo" -c advice.detachedHead=false checkout --quiet "$commit" 2>/dev/null ||
-    die "commit $commit not found in $remote; $hint"
-head=$(git -C "$work/repo" rev-parse HEAD)
-[ "$head" = "$commit" ] || die "checked out $head, expected $commit"
-if ! err=$(git -C "$work/repo" archive --format=tar --prefix="$name/" -o "$work/archive.tar" HEAD 2>&1); then
-    die "cannot pack $remote at $commit (${err##*$'\n'}); $hint"
-fi
-if [ "$SUBMODULES" = yes ]; then
-    # Each submodule at the commit the superproject records (git checks that); packed
-    # after the superproject, whose commit stays in the tarball's first header.
-    if ! err=$(git -C "$work/repo" submodule --quiet update --init --recursive 2>&1); then
-        die "cannot fetch the submodules of $input (${err##*$'\n'}); $hint"
+git -C "$work/repo" cat-file -e "$commit^{commit}" 2>/dev/null || die "commit $commit not found in $remote; $hint"
+
+# Blobs the repository lacks, from files with the very same bytes.
+for file in $blobs; do
+    [ -f "$file" ] || die "$blobs_var: $file: no such file"
+    blob=$(git -C "$work/repo" hash-object -w -- "$file")
+    path=$(git -C "$work/repo" ls-tree -r "$commit" | awk -v b="$blob" '$3 == b && !found { sub(/^[^\t]*\t/, ""); print; found = 1 }')
+    [ -n "$path" ] || die "$blobs_var: $file (blob $blob) is no file of $input at $commit"
+    echo "$prog: $input: $path (blob ${blob:0:12}) from $file" >&2
+done
+
+# pack_tree REPO COMMIT PATH: REPO at COMMIT into the archive under $name/PATH (with
+# the paths of OMIT left out), then each submodule at the commit the tree records,
+# cloned from the URL in .gitmodules (git's url.<mirror>.insteadOf applies): all of
+# them, recursively, or those named in SUBMODULES only. Packed from the object store,
+# no files checked out: a mirror may lack blobs of files the build never reads.
+parts=0
+mkdir -p "$work/parts"
+pack_tree() {
+    local repo=$1 at=$2 path=$3 omit attributes _mode type sha sub full sub_name url clone
+    attributes=$(git -C "$repo" rev-parse --absolute-git-dir)/info/attributes
+    mkdir -p -- "$(dirname -- "$attributes")"
+    for omit in $sub_omit; do
+        if [ -z "$path" ]; then
+            printf '/%s export-ignore\n' "${omit#/}" >>"$attributes"
+        elif [[ $omit == "$path"/* ]]; then
+            printf '/%s export-ignore\n' "${omit#"$path"/}" >>"$attributes"
+        fi
+    done
+    parts=$((parts + 1))
+    if ! err=$(git -C "$repo" archive --format=tar --prefix="$name/${path:+$path/}" \
+        -o "$work/parts/$(printf '%04d' "$parts").tar" "$at" 2>&1); then
+        die "cannot pack ${path:-$remote} at $at (${err##*$'\n'}); $hint"
     fi
-    mkdir -p "$work/parts"
-    # shellcheck disable=SC2016  # expanded by git's shell, once per submodule
-    PACK_PREFIX=$name PACK_DIR=$work/parts git -C "$work/repo" submodule --quiet foreach --recursive \
-        'git archive --format=tar --prefix="$PACK_PREFIX/$displaypath/" -o "$PACK_DIR/$sha1.tar" HEAD' ||
-        die "cannot pack the submodules of $input"
-    while IFS= read -r -d '' part; do
-        tar --concatenate -f "$work/archive.tar" "$part"
-    done < <(find "$work/parts" -name '*.tar' -print0 | sort -z)
-fi
+    [ "$SUBMODULES" = yes ] || return 0
+    while read -r _mode type sha sub; do
+        [ "$type" = commit ] || continue
+        full=${path:+$path/}$sub
+        [ -z "$sub_submodules" ] || [[ " $sub_submodules " == *" $full "* ]] || continue
+        sub_name=$(git -C "$repo" config --blob "$at:.gitmodules" --get-regexp '^submodule\..*\.path$' |
+            awk -v p="$sub" '$2 == p && !found { print $1; found = 1 }')
+        sub_name=${sub_name#submodule.}
+        sub_name=${sub_name%.path}
+        url=$(git -C "$repo" config --blob "$at:.gitmodules" "submodule.$sub_name.url" 2>/dev/null) ||
+            die "submodule $full of $input has no URL in .gitmodules"
+        clone=$work/sub-$parts
+        if ! err=$(git clone --quiet --bare -- "$url" "$clone" 2>&1); then
+            die "cannot clone submodule $full of $input from $url (${err##*$'\n'}); $hint"
+        fi
+        git -C "$clone" cat-file -e "$sha^{commit}" 2>/dev/null ||
+            die "submodule $full of $input: commit $sha not found in $url"
+        pack_tree "$clone" "$sha" "$full"
+    done < <(git -C "$repo" ls-tree -r "$at")
+}
+pack_tree "$work/repo" "$commit" ''
+# The superproject first: its commit stays in the tarball's first header.
+mv -- "$work/parts/0001.tar" "$work/archive.tar"
+while IFS= read -r -d '' part; do
+    tar --concatenate -f "$work/archive.tar" "$part"
+done < <(find "$work/parts" -name '*.tar' -print0 | sort -z)
 gzip -n "$work/archive.tar"
 actual=$(sha_of "$work/archive.tar.gz")
+
+if [ -n "$sub_commit$sub_submodules$sub_omit" ]; then
+    description="the pinned ${commit:0:8}"
+    [ -z "$sub_commit" ] || description="${commit:0:8}${sub_note:+ ($sub_note)}; pin $pin_text"
+    # shellcheck disable=SC2086  # lists, one word each
+    [ -z "$sub_submodules" ] || description="$description; submodules only: $(printf '%s, ' $sub_submodules | sed 's/, $//')"
+    # shellcheck disable=SC2086
+    [ -z "$sub_omit" ] || description="$description; without: $(printf '%s, ' $sub_omit | sed 's/, $//')"
+    printf '%s\nsha256 %s\n' "$description" "$actual" >"$work/substitute.txt"
+    mv -f -- "$work/archive.tar.gz" "$sub_tarball"
+    mv -f -- "$work/substitute.txt" "$sub_text"
+    echo "$prog: $input: substitute: $description; packed as $sub_tarball (sha256 $actual)" >&2
+    echo "$sub_tarball"
+    exit 0
+fi
 if [ -n "$expected" ] && [ "$actual" != "$expected" ]; then
     die "checksum mismatch for the archive of $remote at $commit: expected sha256 $expected, got $actual"
 fi

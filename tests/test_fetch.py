@@ -337,8 +337,149 @@ def test_search_recipe_builds_icu_and_places_the_dependencies_before_configure()
     icu = text.index('"$icu_source/configure" --enable-static --disable-shared --with-data-packaging=static')
     install = text.index("make install PKGDATA_MODE=static")
     place = text.index('ln -s -- "$DEPS_DIR/$dep" "$build/.deps/$dep"')
-    markers = text.index('mkdir -p -- "$DEPS_DIR/grpc/build-release" "$DEPS_DIR/googletest/build-release"')
+    markers = text.index('mkdir -p -- "$build/.deps/grpc/build-release" "$build/.deps/googletest/build-release"')
+    # gRPC and googletest in the install prefix whose headers tell upstream's configure
+    # they are built: from SEARCH_DEPS_PREFIX (the search-deps stage), or built here.
+    prefix = text.index('ln -s -- "$(cd -- "$deps_prefix" && pwd)/install" "$build/.deps/install"')
+    deps = text.index('"$here/build-deps.sh" "$build/.deps"')
     unset = text.index("unset SAN_BUILD")
     configure = text.index('cmake -S "$src" -B "$build"')
     assert icu < install < configure and place < markers < configure and unset < configure
+    assert markers < prefix < configure and markers < deps < configure
     assert 'prefix="$icu/install"' in text and "icu=$build/icu" in text
+
+
+def superproject(demo, pinned: bool) -> tuple[Path, str, dict[str, str]]:
+    """demo/top: a superproject with two submodules (sub, sub2) and a large file; pinned
+    by its commit, or (pinned=False) by a tag v2.0.0 that its mirror lacks, commit unknown."""
+    sub = demo.tmp / "sub.git"
+    make_repo(sub, {"sub.txt": "first\n"})
+    sub2 = demo.tmp / "sub2.git"
+    make_repo(sub2, {"sub2.txt": "second\n"})
+    top = demo.tmp / "top.git"
+    make_repo(top, {"top.txt": "top\n", "big.bin": "large test data\n"})
+    config = {
+        "GIT_CONFIG_COUNT": "3",
+        "GIT_CONFIG_KEY_0": "protocol.file.allow",
+        "GIT_CONFIG_VALUE_0": "always",
+        "GIT_CONFIG_KEY_1": f"url.{sub}.insteadOf",
+        "GIT_CONFIG_VALUE_1": "https://example.invalid/sub.git",
+        "GIT_CONFIG_KEY_2": f"url.{sub2}.insteadOf",
+        "GIT_CONFIG_VALUE_2": "https://example.invalid/sub2.git",
+    }
+    git(top, "submodule", "-q", "add", "https://example.invalid/sub.git", "third_party/sub", env=config)
+    git(top, "submodule", "-q", "add", "https://example.invalid/sub2.git", "third_party/sub2", env=config)
+    git(top, "commit", "-q", "-m", "with subs")
+    commit = git(top, "rev-parse", "HEAD")
+    text = (demo.modules / "demo" / "module.env").read_text().replace("DEPS=lib", 'DEPS="lib top"')
+    unknown = "TOP_SOURCE_COMMIT=\nTOP_PIN_VERIFIED=no\n"
+    pin = f"TOP_SOURCE_COMMIT={commit}\nTOP_PIN_VERIFIED=yes\n" if pinned else unknown
+    demo.module_env(
+        text + "TOP_VERSION=2.0.0\nTOP_SOURCE_URL=https://example.invalid/top.git\nTOP_SOURCE_TAG=v2.0.0\n"
+        f"{pin}TOP_SUBMODULES=yes\nTOP_LICENSE=MIT\n"
+    )
+    return top, commit, {**config, "DEMO_TOP_GIT": str(top)}
+
+
+def tar_commit(tarball: Path) -> str:
+    return subprocess.run(
+        f"gzip -dc {tarball} | git get-tar-commit-id", shell=True, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def test_a_substitute_is_packed_apart_said_and_used_only_where_named(demo):
+    """A tag no mirror holds: another commit, some submodules and a path left out, asked
+    for by name; never taken for the pin."""
+    _top, commit, env = superproject(demo, pinned=False)
+    substitute = {
+        "DEMO_TOP_COMMIT": commit,
+        "DEMO_TOP_COMMIT_NOTE": "the branch point",
+        "DEMO_TOP_SUBMODULES": "third_party/sub",
+        "DEMO_TOP_OMIT": "big.bin",
+    }
+    result = demo.fetch("demo/top", **env, **substitute)
+    assert result.returncode == 0, result.stderr
+    tarball = Path(result.stdout.strip())
+    assert tarball == demo.cache / "demo-top-2.0.0.substitute.tar.gz"
+    assert not (demo.cache / "demo-top-2.0.0.tar.gz").exists(), "never under the pin's name"
+    names = members(tarball)
+    assert {"demo-top-2.0.0/top.txt", "demo-top-2.0.0/third_party/sub/sub.txt"} <= names
+    assert "demo-top-2.0.0/big.bin" not in names
+    assert not any(n.startswith("demo-top-2.0.0/third_party/sub2/") for n in names), "sub2 left empty"
+    assert tar_commit(tarball) == commit
+    described = (
+        f"{commit[:8]} (the branch point); pin v2.0.0 unverified; submodules only: third_party/sub; without: big.bin"
+    )
+    text = (demo.cache / "demo-top-2.0.0.substitute.txt").read_text().splitlines()
+    assert text == [described, f"sha256 {sha256(tarball)}"]
+    assert f"demo/top: substitute: {described}; packed as {tarball}" in result.stderr
+    # Later, with nothing set: the pin is not there, and the substitute is not the pin.
+    line = one_error(demo.fetch("demo/top", VALKEY_BUNDLE_OFFLINE="1"))
+    assert "demo/top is not in" in line
+    assert demo.fetch("demo/top", VALKEY_BUNDLE_OFFLINE="1", VALKEY_BUNDLE_SUBSTITUTES="demo,demo/lib").returncode != 0
+    for allowed in ("demo/top", "demo, demo/top", "all"):
+        used = demo.fetch("demo/top", VALKEY_BUNDLE_OFFLINE="1", VALKEY_BUNDLE_SUBSTITUTES=allowed)
+        assert used.returncode == 0 and used.stdout.strip() == str(tarball), used.stderr
+        assert used.stderr.strip() == f"modules/fetch.sh: demo/top: substitute: {described}"
+    # A tarball that changed since is refused, naming what to do.
+    with open(tarball, "ab") as f:
+        f.write(b"\0")
+    line = one_error(demo.fetch("demo/top", VALKEY_BUNDLE_OFFLINE="1", VALKEY_BUNDLE_SUBSTITUTES="all"))
+    assert "does not match the sha256 recorded in" in line and "fetch the substitute again" in line
+
+
+def test_paths_left_out_of_a_pinned_source_make_it_a_substitute_too(demo):
+    _top, commit, env = superproject(demo, pinned=True)
+    result = demo.fetch("demo/top", **env, DEMO_TOP_OMIT="big.bin,third_party/sub/sub.txt")
+    assert result.returncode == 0, result.stderr
+    tarball = Path(result.stdout.strip())
+    assert tarball.name == "demo-top-2.0.0.substitute.tar.gz"
+    names = members(tarball)
+    assert "demo-top-2.0.0/third_party/sub2/sub2.txt" in names, "every submodule, as pinned"
+    assert not {"demo-top-2.0.0/big.bin", "demo-top-2.0.0/third_party/sub/sub.txt"} & names
+    assert (demo.cache / "demo-top-2.0.0.substitute.txt").read_text().splitlines()[0] == (
+        f"the pinned {commit[:8]}; without: big.bin, third_party/sub/sub.txt"
+    )
+
+
+def test_substitute_requests_that_cannot_be_honoured_are_one_line(demo):
+    line = one_error(demo.fetch("demo", DEMO_COMMIT="abc", DEMO_GIT=str(demo.tmp / "demo.git")))
+    assert "DEMO_COMMIT must be a full commit id" in line
+    line = one_error(demo.fetch("demo", DEMO_SUBMODULES="x", DEMO_GIT=str(demo.tmp / "demo.git")))
+    assert "DEMO_SUBMODULES is set but demo has no submodules" in line
+    line = one_error(demo.fetch("demo", DEMO_COMMIT="1" * 40, DEMO_GIT=str(demo.tmp / "demo.git")))
+    assert f"commit {'1' * 40} not found in" in line
+
+
+def test_blobs_a_mirror_lacks_come_from_files_with_the_same_bytes(demo, tmp_path):
+    """A snapshot without its large files: the file supplied must be the blob the tree
+    records, and the tarball is then the pin itself (same bytes), not a substitute."""
+    repo = demo.tmp / "demo.git"
+    blob = git(repo, "rev-parse", f"{demo.commit}:src/a.c")
+    (repo / ".git" / "objects" / blob[:2] / blob[2:]).unlink()
+    line = one_error(demo.fetch("demo", DEMO_GIT=str(repo)))
+    assert "cannot pack" in line
+    wrong = tmp_path / "wrong.c"
+    wrong.write_text("int b;\n")
+    line = one_error(demo.fetch("demo", DEMO_GIT=str(repo), DEMO_BLOBS=str(wrong)))
+    assert f"DEMO_BLOBS: {wrong} (blob " in line and f"is no file of demo at {demo.commit}" in line
+    right = tmp_path / "a.c"
+    right.write_text("int a;\n")
+    result = demo.fetch("demo", DEMO_GIT=str(repo), DEMO_BLOBS=str(right))
+    assert result.returncode == 0, result.stderr
+    tarball = Path(result.stdout.strip())
+    assert tarball.name == "demo-1.0.0.tar.gz" and tar_commit(tarball) == demo.commit
+    with tarfile.open(tarball) as tar:
+        assert tar.extractfile("demo-1.0.0/src/a.c").read() == b"int a;\n"
+    assert f"demo: src/a.c (blob {blob[:12]}) from {right}" in result.stderr
+
+
+def test_prepare_unpacks_only_the_inputs_it_is_given(demo, tmp_path):
+    for name, var, repo in (("demo", "DEMO_GIT", "demo.git"), ("demo/lib", "DEMO_LIB_GIT", "lib.git")):
+        assert demo.fetch(name, **{var: str(demo.tmp / repo)}).returncode == 0
+    work = tmp_path / "work"
+    result = demo.run("prepare.sh", "demo", str(demo.cache), str(work), "demo/lib", VALKEY_BUNDLE_OFFLINE="1")
+    assert result.returncode == 0, result.stderr
+    assert (work / "deps" / "lib" / "lib.h").is_file() and not (work / "src").exists()
+    result = demo.run("prepare.sh", "demo", str(demo.cache), str(work), "other/x", VALKEY_BUNDLE_OFFLINE="1")
+    assert result.returncode == 2 and "other/x is not an input of demo" in result.stderr
