@@ -17,6 +17,7 @@
 #   rust-base      + Debian's cargo and rustc, clang               } network: Debian's
 #   runtime-base   the runtime's user and libraries (on BASE_IMAGE)} archive, via apt
 #   valkey         Valkey server            -> /opt/valkey/bin, /opt/valkey/include
+#   search-deps    search's gRPC and googletest -> /opt/search-deps/install
 #   search         valkey-search            -> /out/libsearch.so
 #   json           valkey-json              -> /out/libjson.so (against valkey's header)
 #   bloom          valkey-bloom             -> /out/libvalkey_bloom.so
@@ -49,6 +50,8 @@ ARG RUNTIME_BASE_FROM=runtime-base
 # file, or an image. modules-prebuilt / valkey-prebuilt take them from the context.
 ARG MODULES_FROM=modules
 ARG VALKEY_FROM=valkey
+# search's gRPC build: the stage, or an image of it built earlier (build.sh).
+ARG SEARCH_DEPS_FROM=search-deps
 # Each module: real (compiled from its pinned inputs) or stand-in (the test fixture
 # module under its names, for a build where its inputs cannot be had; never silent:
 # ./build.sh prints it and the image's labels say it).
@@ -143,15 +146,46 @@ COPY ${PREBUILT_DIR}/valkey/ /opt/valkey/
 # hadolint ignore=DL3006
 FROM ${VALKEY_FROM} AS valkey-selected
 
+# search's gRPC (with protobuf, abseil, re2, c-ares, zlib) and googletest: the longest
+# compile of the image, in stages of its own so that a change to search, to another
+# module or to the runtime never redoes it. The first verifies and unpacks its inputs;
+# the second sees only what that unpacked (and its recipe), so a change elsewhere in
+# modules/search/ leaves its cache alone. ./build.sh keeps its result as an image
+# keyed by those inputs (SEARCH_DEPS_FROM) where the builder cannot cut the network
+# per step. JOBS is left out on purpose: the recipe caps its jobs by memory.
+FROM cmake-base-selected AS search-deps-inputs
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ARG SEARCH_SUBSTITUTES=
+COPY modules/fetch.sh modules/prepare.sh /src/modules/
+COPY modules/search/module.env /src/modules/search/
+COPY modules/sources/README.md modules/sources/search-grpc* modules/sources/search-googletest* /src/sources/
+RUN --network=none VALKEY_BUNDLE_SUBSTITUTES="$SEARCH_SUBSTITUTES" \
+    modules/prepare.sh search /src/sources /build search/grpc search/googletest
+
+FROM cmake-base-selected AS search-deps
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+COPY modules/recipe.sh /src/modules/
+COPY modules/search/build-deps.sh /src/modules/search/
+COPY --from=search-deps-inputs /build/deps /build/deps
+RUN --network=none --mount=type=cache,target=/root/.ccache,id=valkey-bundle-ccache \
+    DEPS_DIR=/build/deps modules/search/build-deps.sh /opt/search-deps \
+ && rm -rf /build
+
+# hadolint ignore=DL3006
+FROM ${SEARCH_DEPS_FROM} AS search-deps-selected
+
 FROM cmake-base-selected AS search
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG JOBS=
+ARG SEARCH_SUBSTITUTES=
 COPY modules/fetch.sh modules/prepare.sh modules/recipe.sh /src/modules/
 COPY modules/search/ /src/modules/search/
-COPY modules/sources/README.md modules/sources/search* /src/sources/
+COPY modules/sources/README.md modules/sources/search-[0-9]* modules/sources/search-highwayhash* /src/sources/
+COPY --from=search-deps-selected /opt/search-deps /opt/search-deps
 RUN --network=none --mount=type=cache,target=/root/.ccache,id=valkey-bundle-ccache \
-    modules/prepare.sh search /src/sources /build \
- && DEPS_DIR=/build/deps modules/search/build.sh /build/src /out \
+    VALKEY_BUNDLE_SUBSTITUTES="$SEARCH_SUBSTITUTES" \
+    modules/prepare.sh search /src/sources /build search search/highwayhash \
+ && DEPS_DIR=/build/deps SEARCH_DEPS_PREFIX=/opt/search-deps modules/search/build.sh /build/src /out \
  && rm -rf /build
 
 FROM cmake-base-selected AS json
@@ -282,6 +316,9 @@ ARG SEARCH_BUILD
 ARG JSON_BUILD
 ARG BLOOM_BUILD
 ARG LDAP_BUILD
+# Inputs built from a substitute instead of their pin (build.sh --substitutes): empty
+# for every image built from the pins.
+ARG SUBSTITUTES=
 LABEL org.opencontainers.image.title="valkey-bundle" \
       org.opencontainers.image.description="Valkey with the search (cluster coordinator), json, bloom and ldap modules" \
       org.opencontainers.image.source="${IMAGE_SOURCE}" \
@@ -296,7 +333,8 @@ LABEL org.opencontainers.image.title="valkey-bundle" \
       org.valkey-bundle.search.build="${SEARCH_BUILD}" \
       org.valkey-bundle.json.build="${JSON_BUILD}" \
       org.valkey-bundle.bloom.build="${BLOOM_BUILD}" \
-      org.valkey-bundle.ldap.build="${LDAP_BUILD}"
+      org.valkey-bundle.ldap.build="${LDAP_BUILD}" \
+      org.valkey-bundle.substitutes="${SUBSTITUTES}"
 
 WORKDIR /data
 EXPOSE 6379 16379 26673

@@ -52,3 +52,20 @@ need_deps() {
     done
     DEPS_DIR=$(cd -- "$DEPS_DIR" && pwd)
 }
+
+# jobs_for_memory GIB: nproc, but at most one job per GIB GiB of available memory (the
+# cgroup's limit when lower), and at least one: for C++ builds that need much memory.
+jobs_for_memory() {
+    local per_gib=$1 cores avail_kb limit cap
+    cores=$(nproc)
+    avail_kb=$(sed -n 's/^MemAvailable: *\([0-9]*\) kB$/\1/p' /proc/meminfo 2>/dev/null || true)
+    limit=$(cat /sys/fs/cgroup/memory.max 2>/dev/null || true)
+    case $limit in
+        '' | *[!0-9]*) ;;
+        *) if [ -z "$avail_kb" ] || [ $((limit / 1024)) -lt "$avail_kb" ]; then avail_kb=$((limit / 1024)); fi ;;
+    esac
+    cap=$(( ${avail_kb:-0} / (per_gib * 1024 * 1024) ))
+    [ "$cap" -ge 1 ] || cap=1
+    [ "$cap" -lt "$cores" ] && cores=$cap
+    echo "$cores"
+}

@@ -3,23 +3,20 @@
 #   DEPS_DIR=DIR modules/search/build.sh SRC_DIR OUT_DIR
 # Result: OUT_DIR/libsearch.so, debug info stripped.
 #
-# DEPS_DIR holds the unpacked inputs of DEPS in module.env (modules/prepare.sh puts
-# them there): grpc (v1.70.1 with its submodules), highwayhash and googletest. They
-# are placed where upstream's CMake (submodules/CMakeLists.txt) looks for content it
-# already cloned, <build>/.deps/<name> with the marker directory it checks, so
-# configure clones nothing; the gRPC and googletest sub-builds then run from them.
-#
-# ICU is built first, from the tree's own third_party/icu/source, static with its
-# data packaged statically, into <build>/icu/install -- as upstream's build.sh does
-# (build_icu_if_needed) before it runs cmake: the CMake build only checks for it and
-# stops at configure without it.
-#
-# CMake is configured directly (Release, Ninja, unit tests off): upstream's build.sh
-# always builds the unit tests, which can need tens of GB of RAM, and exports
-# SAN_BUILD=no, which makes configure clone google/benchmark too. JOBS caps the
-# parallelism (default: nproc, and at most one job per 2 GiB of available memory:
-# C++ with LTO), the configure-time gRPC sub-build's too. Needs gcc/g++ >= 12, make,
-# cmake, ninja, git (configure insists on it, clones nothing), libssl-dev, pkg-config.
+# DEPS_DIR holds the unpacked inputs of DEPS (module.env; modules/prepare.sh): grpc,
+# highwayhash, googletest, placed where upstream's CMake (submodules/CMakeLists.txt)
+# looks for content it already cloned (<build>/.deps/<name> and its marker
+# directories), so configure clones nothing. gRPC and googletest are built by
+# build-deps.sh into <build>/.deps/install, the prefix upstream's configure would build
+# them into and then leaves alone; SEARCH_DEPS_PREFIX=DIR takes DIR/install instead
+# (the Dockerfile's search-deps stage), and DEPS_DIR then needs highwayhash only.
+# ICU is built first from the tree's third_party/icu/source (static, data included)
+# into <build>/icu/install, as upstream's build.sh does (build_icu_if_needed).
+# CMake is configured directly (Release, Ninja, unit tests off: upstream's build.sh
+# builds them, which can need tens of GB of RAM; SAN_BUILD unset, else configure clones
+# google/benchmark). JOBS caps the parallelism (default: nproc, at most one job per
+# 2 GiB of available memory). Needs gcc/g++ >= 12, make, cmake, ninja, git (configure
+# insists on it, clones nothing), libssl-dev, pkg-config.
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=../recipe.sh
@@ -33,26 +30,17 @@ if [ ! -f "$src/CMakeLists.txt" ] || [ ! -d "$src/vmsdk" ] || [ ! -d "$src/submo
 fi
 icu_source=$src/third_party/icu/source
 [ -x "$icu_source/configure" ] || not_a_source_tree "valkey-search (with third_party/icu/source)"
-need_deps "$DEPS"
+deps_prefix=${SEARCH_DEPS_PREFIX:-}
+if [ -n "$deps_prefix" ]; then
+    need_deps highwayhash
+    [ -f "$deps_prefix/install/include/absl/base/options.h" ] ||
+        { echo "$prog: SEARCH_DEPS_PREFIX=$deps_prefix holds no gRPC build (modules/search/build-deps.sh)" >&2; exit 2; }
+else
+    need_deps "$DEPS"
+fi
 need_tools "g++ make cmake ninja-build git libssl-dev pkg-config binutils" cmake ninja git make c++ strip
 
-# One job per 2 GiB of memory available (the cgroup limit when lower), 1..nproc.
-default_jobs() {
-    local cores avail_kb limit cap
-    cores=$(nproc)
-    avail_kb=$(sed -n 's/^MemAvailable: *\([0-9]*\) kB$/\1/p' /proc/meminfo 2>/dev/null || true)
-    limit=$(cat /sys/fs/cgroup/memory.max 2>/dev/null || true)
-    case $limit in
-        '' | *[!0-9]*) ;;
-        *) if [ -z "$avail_kb" ] || [ $((limit / 1024)) -lt "$avail_kb" ]; then avail_kb=$((limit / 1024)); fi ;;
-    esac
-    cap=$(( ${avail_kb:-0} / (2 * 1024 * 1024) ))
-    [ "$cap" -ge 1 ] || cap=1
-    [ "$cap" -lt "$cores" ] && cores=$cap
-    echo "$cores"
-}
-
-jobs=${JOBS:-$(default_jobs)}
+jobs=${JOBS:-$(jobs_for_memory 2)}
 build=$src/.build-release
 
 # 1. ICU, static, as upstream's build_icu_if_needed builds it.
@@ -74,20 +62,27 @@ for lib in libicudata.a libicui18n.a libicuuc.a; do
 done
 
 # 2. The configure-time dependencies, where upstream's CMake finds them: a tree in
-# .deps/<name>, and for grpc and googletest the build-release directory whose
-# presence means "already cloned".
+# .deps/<name>, for grpc and googletest the build-release directory whose presence
+# means "already cloned", and the install prefix whose headers mean "already built".
 mkdir -p -- "$build/.deps"
 for dep in $DEPS; do
     rm -rf -- "${build:?}/.deps/$dep"
-    ln -s -- "$DEPS_DIR/$dep" "$build/.deps/$dep"
+    if [ -d "$DEPS_DIR/$dep" ]; then
+        ln -s -- "$DEPS_DIR/$dep" "$build/.deps/$dep"
+    fi
+    mkdir -p -- "$build/.deps/$dep"
 done
-mkdir -p -- "$DEPS_DIR/grpc/build-release" "$DEPS_DIR/googletest/build-release"
+mkdir -p -- "$build/.deps/grpc/build-release" "$build/.deps/googletest/build-release"
+rm -rf -- "$build/.deps/install"
+if [ -n "$deps_prefix" ]; then
+    ln -s -- "$(cd -- "$deps_prefix" && pwd)/install" "$build/.deps/install"
+else
+    "$here/build-deps.sh" "$build/.deps"
+fi
 
 # 3. The module. SAN_BUILD=no would add google/benchmark to what configure clones.
 unset SAN_BUILD
-# The gRPC sub-build runs `cmake --build -j <ProcessorCount>`; ProcessorCount asks
-# nproc, and nproc honours OMP_NUM_THREADS: this caps that build at JOBS too.
-OMP_NUM_THREADS=$jobs cmake -S "$src" -B "$build" -G Ninja -Wno-dev \
+cmake -S "$src" -B "$build" -G Ninja -Wno-dev \
     -DCMAKE_BUILD_TYPE=Release \
     -DBUILD_TESTS=OFF \
     -DBUILD_UNIT_TESTS=OFF \
