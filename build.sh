@@ -71,10 +71,19 @@ Options (build, push):
   --stand-ins WHICH       none (default): every module is built from its pinned inputs,
                           and a missing input stops the build; auto: a module whose
                           inputs cannot be had is replaced by the tests' fixture module
-                          under its names (a stand-in); all, or a list (search,bloom):
-                          those modules. The build prints which module is real and
-                          which a stand-in; the labels org.valkey-bundle.<module>.build
-                          say it; such an image is tagged \$IMAGE:local only
+                          under its names (a stand-in); cached: as auto, and search too
+                          while its gRPC build (about 40 minutes on 2 cores) is not in
+                          Docker yet; all, or a list (search,bloom): those modules. The
+                          build prints which module is real and which a stand-in; the
+                          labels org.valkey-bundle.<module>.build say it; such an image
+                          is tagged \$IMAGE:local only
+  --substitutes WHICH     none (default); auto (every input whose pin is not in the
+                          cache but a substitute is), or a list of inputs (search/grpc,
+                          search): build from the substitutes that './build.sh fetch'
+                          packed when asked (<INPUT>_COMMIT, _SUBMODULES, _OMIT; see
+                          modules/fetch.sh). Said by the build, recorded in the label
+                          org.valkey-bundle.substitutes, tagged \$IMAGE:local only, never
+                          pushed
   -- ARGS                 passed to docker buildx build as they are
 Options (push only):
   --by-digest             push without tags, by digest only (exactly one platform),
@@ -255,7 +264,9 @@ cache_dir() {
 # there is accepted too), and what is missing is left in missing_inputs for the caller.
 # The path of each verified input is left in input_path.
 missing_inputs=()
-declare -A input_path=()
+declare -A input_path=() input_substitute=()
+# Which cached substitutes fetch.sh may take (VALKEY_BUNDLE_SUBSTITUTES): set by --substitutes.
+substitutes_allowed=''
 fetch_inputs() {
     local mode=$1 sources i path err name errfile all
     shift
@@ -269,7 +280,7 @@ fetch_inputs() {
     for i in "$@"; do
         name=${i//\//-}-$(input_version "$i").tar.gz
         errfile=$sources/.fetch-${i//\//-}.err
-        if ! path=$("$modules_dir/fetch.sh" "$i" "$sources" 2>"$errfile"); then
+        if ! path=$(VALKEY_BUNDLE_SUBSTITUTES=$substitutes_allowed "$modules_dir/fetch.sh" "$i" "$sources" 2>"$errfile"); then
             if [ "$mode" = link ] && [ -f "$modules_dir/sources/$name" ] &&
                 path=$(VALKEY_BUNDLE_OFFLINE=1 "$modules_dir/fetch.sh" "$i" "$modules_dir/sources" 2>/dev/null); then
                 rm -f -- "$errfile"
@@ -284,24 +295,49 @@ fetch_inputs() {
             missing_inputs+=("$i")
             continue
         fi
-        # Unverified pins are resolved by fetch.sh: show what it found.
-        grep -E 'warning|resolved|packed|vendored' "$errfile" >&2 || true
+        # Unverified pins are resolved by fetch.sh, substitutes said: show what it found.
+        grep -E 'warning|resolved|packed|vendored|substitute:' "$errfile" >&2 || true
+        input_substitute[$i]=$(sed -n "s|^modules/fetch.sh: $i: substitute: ||p" "$errfile" | head -n 1)
         rm -f -- "$errfile"
         input_path[$i]=$path
         printf '%-19s %s\n' "$i" "$path"
         # Another Valkey than the pin goes in under its own name (valkey_override).
         if [ "$mode" = link ] && ! { [ "$i" = valkey ] && valkey_overridden; }; then
+            name=$(basename -- "$path")
             # Old versions of this input would only invalidate the build cache.
-            find "$modules_dir/sources" -maxdepth 1 -name "${i//\//-}-*.tar.gz" ! -name "$name" -delete
-            if [ "$path" != "$modules_dir/sources/$name" ]; then
-                ln -f -- "$path" "$modules_dir/sources/$name" 2>/dev/null ||
-                    cp -f -- "$path" "$modules_dir/sources/$name"
-            fi
+            find "$modules_dir/sources" -maxdepth 1 \( -name "${i//\//-}-*.tar.gz" -o -name "${i//\//-}-*.substitute.txt" \) \
+                ! -name "$name" ! -name "${name%.tar.gz}.txt" -delete
+            link_source "$path"
+            [ -z "${input_substitute[$i]}" ] || link_source "${path%.tar.gz}.txt"
         fi
     done
     if [ "$mode" = fetch ] && [ "${#missing_inputs[@]}" -gt 0 ]; then
         die "missing inputs: ${missing_inputs[*]} (neither in $sources nor reachable)"
     fi
+}
+
+# link_source FILE: FILE in modules/sources/, where the Dockerfile takes its inputs.
+link_source() {
+    local target
+    target=$modules_dir/sources/$(basename -- "$1")
+    [ "$1" -ef "$target" ] || ln -f -- "$1" "$target" 2>/dev/null || cp -f -- "$1" "$target"
+}
+
+# substitutes_of COMPONENT: the inputs of COMPONENT that come from a substitute.
+substitutes_of() {
+    local i out=()
+    for i in "${!input_substitute[@]}"; do
+        [ -z "${input_substitute[$i]}" ] || [ "${i%%/*}" != "$1" ] || out+=("$i")
+    done
+    printf '%s' "${out[*]:-}"
+}
+
+# substitutes_text: every substitute in use, "INPUT: substitute WHAT; ...", sorted.
+substitutes_text() {
+    local i
+    for i in "${!input_substitute[@]}"; do
+        [ -z "${input_substitute[$i]}" ] || printf '%s: substitute %s\n' "$i" "${input_substitute[$i]}"
+    done | sort | paste -sd '|' | sed 's/|/ | /g'
 }
 
 # missing_of COMPONENT: the inputs of COMPONENT among missing_inputs, space separated.
@@ -412,37 +448,68 @@ revision() {
 module_components=(search json bloom ldap)
 declare -A module_build=()
 
-# inputs_summary: one line: which modules an offline build here makes real (every
-# input in the cache) and which stand-ins, naming the inputs that are missing. The
-# real-module tests run for the real ones only.
+# inputs_summary: one line: which modules the real-module tier's offline build here
+# makes real (every input, or a substitute './build.sh fetch' packed, in the cache; for
+# search also its gRPC build in Docker: a test run never starts that compile) and which
+# stand-ins, naming what is missing. The real-module tests run for the real ones only.
 inputs_summary() {
-    local sources i c real=() stand_in=() all
+    local sources i c path real=() stand_in=() all subs
     sources=$(cache_dir)/sources
     mapfile -t all < <(inputs)
     missing_inputs=()
     for i in "${all[@]}"; do
-        VALKEY_BUNDLE_OFFLINE=1 "$modules_dir/fetch.sh" "$i" "$sources" >/dev/null 2>&1 || missing_inputs+=("$i")
+        if path=$(VALKEY_BUNDLE_OFFLINE=1 VALKEY_BUNDLE_SUBSTITUTES=all "$modules_dir/fetch.sh" "$i" "$sources" 2>/dev/null); then
+            input_path[$i]=$path
+            [[ $path != *.substitute.tar.gz ]] || input_substitute[$i]=yes
+        else
+            missing_inputs+=("$i")
+        fi
     done
     for c in "${module_components[@]}"; do
-        if [ -n "$(missing_of "$c")" ]; then stand_in+=("$c"); else real+=("$c"); fi
+        subs=$(substitutes_of "$c")
+        if [ -n "$(missing_of "$c")" ]; then
+            stand_in+=("$c")
+        elif [ "$c" = search ] && ! docker image inspect "$(search_deps_image)" >/dev/null 2>&1; then
+            stand_in+=("search (its gRPC build, about 40 minutes on 2 cores, is not in Docker yet: './build.sh build --substitutes auto --stand-ins auto' makes it once)")
+        else
+            real+=("$c${subs:+ (substitutes: $subs)}")
+        fi
     done
     note "real-module tier: real ${real[*]:-(none)}; stand-ins ${stand_in[*]:-(none)}${missing_inputs[*]:+ (inputs not in $sources: ${missing_inputs[*]})}"
+}
+
+# search_deps_image: the image that keeps search's gRPC build (the Dockerfile's
+# search-deps stage) for builders that cannot cut the network per step, named by a
+# key of what goes into it: the stages up to it, the image they start from, its
+# inputs as fetched (grpc, googletest) and its recipe. Nothing else: a change to
+# search itself or anywhere else must not cost that compile again.
+search_deps_image() {
+    local base=${BUILD_IMAGE:-${BASE_IMAGE:-debian:trixie-slim}} key
+    key=$({
+        awk '/^FROM /{ keep = / AS (build-base|cmake-base|search-deps-inputs|search-deps)$/ } keep' "$root/Dockerfile"
+        printf '%s\n' "$base"
+        docker image inspect --format '{{.Id}}' "$base" 2>/dev/null || true
+        sha256sum -- "${input_path[search/grpc]}" "${input_path[search/googletest]}" | cut -d' ' -f1
+        cat -- "$modules_dir/search/build-deps.sh" "$modules_dir/recipe.sh"
+    } | sha256sum | cut -c1-16)
+    printf 'valkey-bundle-cache/search-deps:%s' "$key"
 }
 
 # plan_modules SPEC: fetch (and link) the inputs, then decide for each module whether
 # it is real or a stand-in (the test fixture under its names) and say so, one line.
 # SPEC (--stand-ins): none (default: every module real, a missing input is an error),
-# auto (a module with a missing input becomes a stand-in), all, or a list of modules.
+# auto (a module with a missing input becomes a stand-in), cached (as auto, and search
+# while the image of its gRPC build is not there), all, or a list of modules.
 plan_modules() {
-    local spec=$1 c i explicit=() wanted=() missing bad=() line=() all_inputs
+    local spec=$1 c i explicit=() wanted=() missing bad=() line=() all_inputs subs
     case $spec in
-        none | auto) ;;
+        none | auto | cached) ;;
         all) explicit=("${module_components[@]}") ;;
         *)
             IFS=', ' read -r -a explicit <<<"$spec"
             for c in ${explicit[@]+"${explicit[@]}"}; do
                 [[ " ${module_components[*]} " == *" $c "* ]] ||
-                    die "--stand-ins $spec: '$c' is not a module (${module_components[*]}), nor none, auto or all"
+                    die "--stand-ins $spec: '$c' is not a module (${module_components[*]}), nor none, auto, cached or all"
             done
             ;;
     esac
@@ -459,10 +526,16 @@ plan_modules() {
         if [[ " ${explicit[*]:-} " == *" $c "* ]]; then
             module_build[$c]=stand-in
             line+=("$c: stand-in (asked for)")
+        elif [ -z "$missing" ] && [ "$c" = search ] && [ "$spec" = cached ] &&
+            ! docker image inspect "$(search_deps_image)" >/dev/null 2>&1; then
+            # A compile of that length is started on purpose, never by a test run.
+            module_build[$c]=stand-in
+            line+=("$c: STAND-IN (its gRPC build, about 40 minutes on 2 cores, is not in Docker yet: './build.sh build' makes it once)")
         elif [ -z "$missing" ]; then
             module_build[$c]=real
-            line+=("$c: real")
-        elif [ "$spec" = auto ]; then
+            subs=$(substitutes_of "$c")
+            line+=("$c: real${subs:+ (SUBSTITUTES for $subs)}")
+        elif [ "$spec" = auto ] || [ "$spec" = cached ]; then
             module_build[$c]=stand-in
             line+=("$c: STAND-IN (missing: $missing)")
         else
@@ -473,6 +546,7 @@ plan_modules() {
         die "missing inputs: ${bad[*]}: run './build.sh fetch' where they are reachable; or build with --stand-ins auto (such a module becomes the test fixture, labelled stand-in); for Valkey set VALKEY_TARBALL and VALKEY_SHA256"
     fi
     note "modules: $(IFS=';'; printf '%s' "${line[*]}" | sed 's/;/; /g')"
+    [ -z "$(substitutes_text)" ] || note "substitutes (not the pins; this image is never published): $(substitutes_text)"
 }
 
 # Whether VALKEY_TARBALL is another Valkey than the pinned release.
@@ -544,8 +618,14 @@ build_image() {
     if [ "$mode" = push ]; then
         need_registry_image push
         [ "$opt_stand_ins" = none ] || die "push publishes real modules only: --stand-ins is for local builds"
+        [ "$opt_substitutes" = none ] || die "push publishes the pins only: --substitutes is for local builds"
         ! valkey_overridden || die "push publishes the pinned Valkey only: VALKEY_TARBALL is another one"
     fi
+    case $opt_substitutes in
+        none) substitutes_allowed='' ;;
+        auto) substitutes_allowed=all ;;
+        *) substitutes_allowed=$opt_substitutes ;;
+    esac
     plan_modules "$opt_stand_ins"
     valkey_label=$(valkey_version)
     override=$(valkey_override)
@@ -556,13 +636,17 @@ build_image() {
     for c in "${module_components[@]}"; do
         [ "${module_build[$c]}" = real ] || pinned=no
     done
+    [ -z "$(substitutes_text)" ] || pinned=no
 
     # The docker driver can neither push attestations, nor export cache, nor build
     # several platforms at once.
     if [ "$mode" = push ] || [ "$several" = yes ] || [ -n "$opt_cache" ]; then
         builder=$(container_builder)
     fi
-    local args=(buildx build --target runtime)
+    local args=(buildx build --target runtime) deps_args=()
+    for arg in "$@"; do
+        case $arg in --no-cache | --progress=*) base_extra+=("$arg") ;; esac
+    done
     if ! per_step_network "$builder"; then
         # Two steps: the stages that install packages, then everything else with the
         # network cut for the whole build (the frontend knows no RUN --network).
@@ -576,12 +660,28 @@ build_image() {
         if [ "${module_build[search]}" = real ] || [ "${module_build[json]}" = real ]; then bases+=(cmake-base); fi
         if [ "${module_build[bloom]}" = real ] || [ "${module_build[ldap]}" = real ]; then bases+=(rust-base); fi
         note "this builder's Dockerfile frontend cannot cut the network per step: building ${bases[*]} first"
-        for arg in "$@"; do
-            case $arg in --no-cache | --progress=*) base_extra+=("$arg") ;; esac
-        done
         base_args=$(base_images "$dockerfile" "${bases[@]}") || exit 1
         mapfile -t -O "${#args[@]}" args <<<"$base_args"
+        mapfile -t deps_args <<<"$base_args"
         args+=(--network=none)
+        deps_args+=(--network=none)
+    fi
+    # search's gRPC build, kept as an image of its own where the image goes to this
+    # Docker (the docker driver): built once for its inputs, and --stand-ins cached can
+    # tell whether it is there. A container builder keeps it in its own cache.
+    if [ -z "$builder" ] && [ "${module_build[search]}" = real ]; then
+        local deps_image deps_build
+        deps_image=$(search_deps_image)
+        if ! docker image inspect "$deps_image" >/dev/null 2>&1; then
+            note "building search's gRPC (about 40 minutes on 2 cores; once for these inputs) as $deps_image"
+            deps_build=(buildx build --load --file "$dockerfile" --target search-deps --tag "$deps_image" ${deps_args[@]+"${deps_args[@]}"})
+            deps_build+=(--build-arg "SEARCH_SUBSTITUTES=$(substitutes_of search)" ${base_extra[@]+"${base_extra[@]}"})
+            [ -z "${BASE_IMAGE:-}" ] || deps_build+=(--build-arg "BASE_IMAGE=$BASE_IMAGE")
+            [ -z "${BUILD_IMAGE:-}" ] || deps_build+=(--build-arg "BUILD_IMAGE=$BUILD_IMAGE")
+            note "docker ${deps_build[*]} $root"
+            docker "${deps_build[@]}" "$root" >&2 || die "building search's gRPC (the search-deps stage) failed"
+        fi
+        args+=(--build-arg "SEARCH_DEPS_FROM=$deps_image")
     fi
     args+=(--file "$dockerfile")
     [ -z "$builder" ] || args+=(--builder "$builder")
@@ -611,7 +711,9 @@ build_image() {
     for c in "${module_components[@]}"; do
         upper=$(printf '%s' "$c" | tr '[:lower:]' '[:upper:]')
         args+=(--build-arg "${upper}_BUILD=${module_build[$c]}")
+        [ -z "$(substitutes_of "$c")" ] || args+=(--build-arg "${upper}_SUBSTITUTES=$(substitutes_of "$c")")
     done
+    args+=(--build-arg "SUBSTITUTES=$(substitutes_text)")
     [ -z "${JOBS:-}" ] || args+=(--build-arg "JOBS=$JOBS")
     [ -z "${BASE_IMAGE:-}" ] || args+=(--build-arg "BASE_IMAGE=$BASE_IMAGE")
     [ -z "${BUILD_IMAGE:-}" ] || args+=(--build-arg "BUILD_IMAGE=$BUILD_IMAGE")
@@ -850,7 +952,7 @@ case $command in
         platforms=''
         [ "$command" = push ] && platforms=$default_platforms
         extra=()
-        opt_cache='' opt_metadata_file='' opt_by_digest=no opt_sbom=no opt_provenance=no opt_stand_ins=none
+        opt_cache='' opt_metadata_file='' opt_by_digest=no opt_sbom=no opt_provenance=no opt_stand_ins=none opt_substitutes=none
         while [ "$#" -gt 0 ]; do
             case $1 in
                 --platform) [ "$#" -ge 2 ] || die "--platform needs a value"; platforms=$2; shift 2 ;;
@@ -861,6 +963,8 @@ case $command in
                 --metadata-file=*) opt_metadata_file=${1#--metadata-file=}; shift ;;
                 --stand-ins) [ "$#" -ge 2 ] || die "--stand-ins needs a value"; opt_stand_ins=$2; shift 2 ;;
                 --stand-ins=*) opt_stand_ins=${1#--stand-ins=}; shift ;;
+                --substitutes) [ "$#" -ge 2 ] || die "--substitutes needs a value"; opt_substitutes=$2; shift 2 ;;
+                --substitutes=*) opt_substitutes=${1#--substitutes=}; shift ;;
                 --by-digest | --sbom | --provenance)
                     [ "$command" = push ] || die "$1 is an option of push only"
                     case $1 in

@@ -412,6 +412,12 @@ case "$1 $2" in
         echo "progress output of the build"
         exit 0
         ;;
+    "image inspect")
+        # Images that exist: FAKE_IMAGES, one per line.
+        grep -qxF -- "${!#}" <<<"${FAKE_IMAGES:-}" && { echo "sha256:fake"; exit 0; }
+        echo "Error: No such image: ${!#}" >&2
+        exit 1
+        ;;
     "buildx imagetools")
         case $3 in
             create) echo "progress output of create"; exit 0 ;;
@@ -545,9 +551,12 @@ def test_build_cuts_the_network_per_step_on_a_modern_engine(checkout):
     assert result.returncode == 0, result.stderr
     calls = docker_calls(checkout)
     builds = [c for c in calls if c[:2] == ["buildx", "build"]]
-    assert len(builds) == 1, "one build: the frontend cuts the network per step"
-    build = builds[0]
-    assert "--network=none" not in build
+    # search's gRPC first, as an image of its own; then one build: the frontend cuts the
+    # network per step.
+    assert [b[b.index("--target") + 1] for b in builds] == ["search-deps", "runtime"]
+    deps, build = builds
+    assert "--network=none" not in build and "--network=none" not in deps
+    assert f"SEARCH_DEPS_FROM={deps[deps.index('--tag') + 1]}" in build
     assert build[build.index("--file") + 1] == str(checkout[0] / "Dockerfile")
     cut = len(re.findall(r"^RUN --network=none ", (ROOT / "Dockerfile").read_text(), re.M))
     assert cut >= 7, "valkey, search, json, bloom, ldap, stand-ins, runtime"
@@ -564,17 +573,29 @@ def test_build_on_an_old_engine_installs_packages_first_then_cuts_the_network(ch
     calls = docker_calls(checkout)
     builds = [c for c in calls if c[:2] == ["buildx", "build"]]
     targets = [b[b.index("--target") + 1] for b in builds]
-    assert targets == ["build-base", "runtime-base", "cmake-base", "rust-base", "runtime"]
-    *bases, main = builds
+    assert targets == ["build-base", "runtime-base", "cmake-base", "rust-base", "search-deps", "runtime"]
+    *bases, deps, main = builds
     for base in bases:
         assert "--network=none" not in base
-    assert "--network=none" in main
+    assert "--network=none" in main and "--network=none" in deps
+    # search's gRPC build is kept as an image of its own, which the main build takes.
+    deps_image = deps[deps.index("--tag") + 1]
+    assert deps_image.startswith("valkey-bundle-cache/search-deps:")
+    assert f"SEARCH_DEPS_FROM={deps_image}" in main
+    assert "CMAKE_BASE_FROM=" + bases[2][bases[2].index("--tag") + 1] in deps
+    # Once it is there, it is not built again.
+    Path(checkout[1]["DOCKER_LOG"]).unlink()
+    again = run_build_sh(checkout, "build", FAKE_ENGINE_VERSION="20.10.24+dfsg1", FAKE_IMAGES=deps_image)
+    assert again.returncode == 0, again.stderr
+    again_builds = [c for c in docker_calls(checkout) if c[:2] == ["buildx", "build"]]
+    assert "search-deps" not in [b[b.index("--target") + 1] for b in again_builds]
+    assert f"SEARCH_DEPS_FROM={deps_image}" in again_builds[-1]
     for stage in ("build-base", "runtime-base", "cmake-base", "rust-base"):
         arg = stage.upper().replace("-", "_") + "_FROM"
         tag = bases[targets.index(stage)][bases[targets.index(stage)].index("--tag") + 1]
         assert f"{arg}={tag}" in main
     # The Dockerfile these builds read knows no RUN --network=none (the old frontend's).
-    counts = [c[0] for c in calls if c[0].startswith("steps without network")]
+    counts = [c[0] for c in calls + docker_calls(checkout) if c[0].startswith("steps without network")]
     assert counts and all(c.endswith(": 0") for c in counts), counts
     assert "cannot cut the network per step" in result.stderr
 
@@ -610,6 +631,74 @@ def test_build_with_stand_ins_says_so_and_never_gets_a_release_tag(checkout):
     for bad in (["push", "--platform", "linux/amd64", "--stand-ins", "auto"],):
         refused = run_build_sh(checkout, *bad, IMAGE="ghcr.io/o/valkey-bundle")
         assert refused.returncode == 1 and "push publishes real modules only" in refused.stderr
+
+
+def substitute_in_cache(checkout, input_name: str, description: str) -> Path:
+    """A substitute of INPUT in the cache, as `./build.sh fetch` packs one when asked
+    (<INPUT>_COMMIT, _SUBMODULES, _OMIT), with its pinned tarball gone."""
+    _root, env = checkout
+    upper = input_name.upper().replace("/", "_")
+    slug = input_name.replace("/", "-")
+    version = parse_env_file((ROOT / "modules" / input_name.split("/")[0] / "module.env").read_text())
+    version = version.get(f"{upper.split('_', 1)[1]}_VERSION" if "/" in input_name else "VERSION")
+    sources = Path(env["VALKEY_BUNDLE_CACHE"]) / "sources"
+    sources.mkdir(parents=True, exist_ok=True)
+    tarball = sources / f"{slug}-{version}.substitute.tar.gz"
+    shutil.copy2(env.pop(f"{upper}_TARBALL"), tarball)
+    env.pop(f"{upper}_SHA256")
+    digest = subprocess.run(["sha256sum", str(tarball)], capture_output=True, text=True, check=True).stdout.split()[0]
+    (sources / f"{slug}-{version}.substitute.txt").write_text(f"{description}\nsha256 {digest}\n")
+    return tarball
+
+
+def test_substitutes_are_used_only_when_asked_said_labelled_and_never_pushed(checkout):
+    root, _env = checkout
+    described = "71eef2f8 (v1.70 branch point); pin v1.70.1 unverified"
+    tarball = substitute_in_cache(checkout, "search/grpc", described)
+    offline = {"VALKEY_BUNDLE_OFFLINE": "1"}
+    plain = run_build_sh(checkout, "build", **offline)
+    assert plain.returncode == 1 and "missing inputs: search (search/grpc)" in plain.stderr
+    result = run_build_sh(checkout, "build", "--substitutes", "auto", **offline)
+    assert result.returncode == 0, result.stderr
+    assert "search: real (SUBSTITUTES for search/grpc)" in result.stderr
+    label = f"search/grpc: substitute {described}"
+    assert f"substitutes (not the pins; this image is never published): {label}" in result.stderr
+    builds = [c for c in docker_calls(checkout) if c[:2] == ["buildx", "build"]]
+    main = builds[-1]
+    assert f"SUBSTITUTES={label}" in main and "SEARCH_SUBSTITUTES=search/grpc" in main
+    assert "SEARCH_SUBSTITUTES=search/grpc" in builds[0], "the gRPC stage verifies it too"
+    assert [main[i + 1] for i, a in enumerate(main) if a == "--tag"] == ["valkey-bundle:local"]
+    # In the build context beside the pins, with the line that describes it.
+    assert (root / "modules" / "sources" / tarball.name).samefile(tarball)
+    assert (root / "modules" / "sources" / tarball.name.replace(".tar.gz", ".txt")).is_file()
+    # Named: the same; another input named: not taken.
+    assert run_build_sh(checkout, "build", "--substitutes", "search/grpc", **offline).returncode == 0
+    other = run_build_sh(checkout, "build", "--substitutes", "search", **offline)
+    assert other.returncode == 1 and "missing inputs: search (search/grpc)" in other.stderr
+    pushed = run_build_sh(
+        checkout, "push", "--platform", "linux/amd64", "--substitutes", "auto", IMAGE="ghcr.io/o/valkey-bundle"
+    )
+    assert pushed.returncode == 1 and "push publishes the pins only" in pushed.stderr
+
+
+def test_stand_ins_cached_never_starts_the_grpc_compile(checkout):
+    result = run_build_sh(checkout, "build", "--stand-ins", "cached")
+    assert result.returncode == 0, result.stderr
+    builds = [c for c in docker_calls(checkout) if c[:2] == ["buildx", "build"]]
+    assert [b[b.index("--target") + 1] for b in builds] == ["runtime"]
+    assert "SEARCH_BUILD=stand-in" in builds[0] and "JSON_BUILD=real" in builds[0]
+    assert "search: STAND-IN (its gRPC build, about 40 minutes on 2 cores, is not in Docker yet" in result.stderr
+    # Once the image of that build is there, search is real.
+    image = re.search(r"valkey-bundle-cache/search-deps:[0-9a-f]{16}", result.stderr)
+    assert image is None, "the message names no image it did not make"
+    first = run_build_sh(checkout, "build")
+    deps = next(c for c in docker_calls(checkout) if c[:2] == ["buildx", "build"] and "search-deps" in c)
+    assert first.returncode == 0
+    Path(checkout[1]["DOCKER_LOG"]).unlink()
+    cached = run_build_sh(checkout, "build", "--stand-ins", "cached", FAKE_IMAGES=deps[deps.index("--tag") + 1])
+    assert cached.returncode == 0 and "search: real" in cached.stderr
+    builds = [c for c in docker_calls(checkout) if c[:2] == ["buildx", "build"]]
+    assert [b[b.index("--target") + 1] for b in builds] == ["runtime"] and "SEARCH_BUILD=real" in builds[0]
 
 
 def test_manifest_tags_every_tag_and_prints_the_reference(checkout):

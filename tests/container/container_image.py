@@ -8,8 +8,11 @@ Dockerfile, as users build it:
 - and the modules: for the container tier (build_test_image) all four stand-ins, the
   fixture module under each module's names (`--stand-ins all`), so that what is checked
   is the image and the entrypoint; for the real-module tier (build_real_image) every
-  module whose pinned inputs are in the cache, a stand-in for the others
-  (`--stand-ins auto`, nothing downloaded). The image's labels say which is which.
+  module whose pinned inputs are in the cache, or substitutes of them that
+  `./build.sh fetch` packed when asked (`--substitutes auto`), a stand-in for the
+  others and for search while its gRPC build is not in Docker yet (`--stand-ins
+  cached`: a test run never starts that 40-minute compile), nothing downloaded. The
+  image's labels say which is which, and which inputs were substitutes.
 
 Shared by tests/container/, tests/real/ and the benchmarks in bench/.
 """
@@ -89,9 +92,15 @@ def labels(name: str) -> dict[str, str]:
 
 
 def build_image(
-    name: str, stand_ins: str, log_path: Path | None = None, docker_args: tuple[str, ...] = (), jobs: str = ""
+    name: str,
+    stand_ins: str,
+    log_path: Path | None = None,
+    docker_args: tuple[str, ...] = (),
+    jobs: str = "",
+    substitutes: str = "none",
 ) -> TestImage:
-    """Build NAME (which must end in :local) with `./build.sh build --stand-ins STAND_INS`,
+    """Build NAME (which must end in :local) with `./build.sh build --stand-ins STAND_INS
+    --substitutes SUBSTITUTES`,
     offline (from the cache only), DOCKER_ARGS passed on to docker, JOBS (if given) as
     build.sh's JOBS; RuntimeError with the end of the build log if it fails. Serialised
     between processes by a lock in the cache."""
@@ -114,7 +123,8 @@ def build_image(
     )
     if jobs:
         env["JOBS"] = jobs
-    cmd = [str(BUILD_SH), "build", "--stand-ins", stand_ins, "--", "--progress=plain", *docker_args]
+    cmd = [str(BUILD_SH), "build", "--stand-ins", stand_ins, "--substitutes", substitutes]
+    cmd += ["--", "--progress=plain", *docker_args]
     with open(lock_dir / "container-test-image.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         started = time.monotonic()
@@ -139,7 +149,7 @@ def build_test_image(log_path: Path | None = None) -> TestImage:
 
 def build_real_image(log_path: Path | None = None) -> TestImage:
     """The real-module tier's image: every module whose inputs are cached, real."""
-    return build_image(REAL_IMAGE, "auto", log_path)
+    return build_image(REAL_IMAGE, "cached", log_path, substitutes="auto")
 
 
 def image_size(name: str) -> int:
