@@ -24,6 +24,7 @@ FACTS = {
             parse_env_file(
                 "MODULE_FILE=libsearch.so\nMODULE_NAME=search\nMODULE_VALUELESS_FLAGS=--use-coordinator\n"
                 "MODULE_COORDINATOR_FLAG=--use-coordinator\nMODULE_COORDINATOR_PORT_OFFSET=20294\n"
+                'MODULE_COORDINATOR_CONFIGS="search.enable-partial-results no"\n'
                 'MODULE_CPU_FEATURES_X86_64="avx2 fma"\n'
             ),
         ),
@@ -158,12 +159,13 @@ def test_command_line_loadmodule_counts_as_config():
         ("--use-coordinator", ["--use-coordinator"], False),
         ("--use-coordinator yes", ["--use-coordinator"], True),
         ("--use-coordinator TRUE --reader-threads 2", ["--use-coordinator", "--reader-threads", "2"], True),
-        ("--reader-threads 2 --use-coordinator no", ["--reader-threads", "2"], True),
+        # "no" drops the flag, then auto adds it back (cluster mode): VALKEY_SEARCH_COORDINATOR decides.
+        ("--reader-threads 2 --use-coordinator no", ["--reader-threads", "2", "--use-coordinator"], True),
     ],
 )
 def test_valueless_flag_normalised(value, expected, warned):
-    # auto outside cluster mode neither adds nor removes the flag: only normalisation acts.
-    plan = plan_for([], {"VALKEY_MODULES": "search", "SEARCH_MODULE_ARGS": value})
+    # auto in cluster mode keeps a flag the user gave: only normalisation acts.
+    plan = plan_for(["--cluster-enabled", "yes"], {"VALKEY_MODULES": "search", "SEARCH_MODULE_ARGS": value})
     assert plan.modules[0].args == expected
     assert split_loadmodule(plan.argv[1])[1:] == expected
     assert any("--use-coordinator" in w for w in plan.warnings) == warned
@@ -186,6 +188,43 @@ def test_coordinator_no_removes_the_flag_with_a_warning():
     search = next(m for m in plan.modules if m.key == "SEARCH")
     assert search.args == []
     assert any("removed by VALKEY_SEARCH_COORDINATOR=no" in w for w in plan.warnings)
+
+
+def test_coordinator_outside_cluster_mode_is_dropped_unless_asked_for():
+    environ = {"VALKEY_MODULES": "search", "SEARCH_MODULE_ARGS": "--use-coordinator --reader-threads 2"}
+    plan = plan_for([], environ)
+    assert plan.modules[0].args == ["--reader-threads", "2"] and plan.coordinator is False
+    assert [w for w in plan.warnings if "not in cluster mode" in w] == [
+        "SEARCH_MODULE_ARGS: --use-coordinator removed: the server is not in cluster mode, where the coordinator "
+        "has nothing to do but open its port without authentication (VALKEY_SEARCH_COORDINATOR=yes keeps it)"
+    ]
+    kept = plan_for([], {**environ, "VALKEY_SEARCH_COORDINATOR": "yes"})
+    assert kept.modules[0].args == ["--use-coordinator", "--reader-threads", "2"] and kept.coordinator is True
+    assert not any("not in cluster mode" in w for w in kept.warnings)
+
+
+def test_coordinator_of_a_config_loaded_search_outside_cluster_mode_is_a_warning(tmp_path):
+    conf = tmp_path / "v.conf"
+    conf.write_text("loadmodule /x/libsearch.so --use-coordinator\n")
+    plan = plan_for([str(conf)])
+    assert plan.coordinator is True  # the config wins
+    assert any(f"loaded by {conf}:1 with --use-coordinator outside cluster mode" in w for w in plan.warnings)
+
+
+def test_partial_results_off_by_default_beside_the_coordinator(tmp_path):
+    plan = plan_for(["--cluster-enabled", "yes"], {"VALKEY_MODULES": "search"})
+    assert plan.argv.count("--search.enable-partial-results no") == 1
+    # After the module's load line: the server applies module configs at load.
+    assert plan.argv.index("--search.enable-partial-results no") > 1
+    # Not without the coordinator, nor where the user says otherwise.
+    assert "--search.enable-partial-results no" not in plan_for([], {"VALKEY_MODULES": "search"}).argv
+    off = plan_for(["--cluster-enabled", "yes"], {"VALKEY_MODULES": "search", "VALKEY_SEARCH_COORDINATOR": "no"})
+    assert "--search.enable-partial-results no" not in off.argv
+    extra = {"VALKEY_MODULES": "search", "VALKEY_EXTRA_FLAGS": "--search.enable-partial-results yes"}
+    assert "--search.enable-partial-results no" not in plan_for(["--cluster-enabled", "yes"], extra).argv
+    conf = tmp_path / "v.conf"
+    conf.write_text("cluster-enabled yes\nsearch.enable-partial-results yes\n")
+    assert "--search.enable-partial-results no" not in plan_for([str(conf)], {"VALKEY_MODULES": "search"}).argv
 
 
 def test_coordinator_cannot_be_added_to_a_config_loaded_search(tmp_path):

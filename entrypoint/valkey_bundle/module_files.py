@@ -54,6 +54,7 @@ class ModuleFacts:
 
     __slots__ = (
         "component",
+        "coordinator_configs",
         "coordinator_flag",
         "coordinator_port_offset",
         "cpu_features",
@@ -73,6 +74,10 @@ class ModuleFacts:
         self.valueless_flags = tuple(values.get("MODULE_VALUELESS_FLAGS", "").split())
         self.coordinator_flag = values.get("MODULE_COORDINATOR_FLAG", "")
         self.coordinator_port_offset = int(values.get("MODULE_COORDINATOR_PORT_OFFSET") or 0)
+        # "name value" pairs, ";" between them: the server settings the image sets by default
+        # when the coordinator is on (unless the config or the command sets them).
+        pairs = values.get("MODULE_COORDINATOR_CONFIGS", "").split(";")
+        self.coordinator_configs = tuple(tuple(pair.split(None, 1)) for pair in pairs if pair.strip())
         self.cpu_features = {
             arch: tuple(values.get("MODULE_CPU_FEATURES_" + arch.upper(), "").split()) for arch in ("x86_64", "aarch64")
         }

@@ -203,10 +203,12 @@ def make_plan(
 
     _plan_coordinator(plan, env, facts)
     _check_cpu(plan, facts, machine, cpu_flags)
+    coordinator_defaults = _coordinator_defaults(plan, config, facts)
 
     _plan_user(plan, identity, config.cwd)
     config_file, rest = split_server_args(final_server_args(args, env))
     generated = [loadmodule_arg(m.path, m.args) for m in plan.modules if m.source == "env"]
+    generated += coordinator_defaults
     if cluster_vars_set(env) or (plan.cluster_enabled and env.announce_ip):
         from .cluster_plan import plan_cluster
 
@@ -331,7 +333,11 @@ def is_system_directory(path):
 
 
 def _plan_coordinator(plan, env, facts):
-    """Search's coordinator: on in cluster mode (auto), or as VALKEY_SEARCH_COORDINATOR says."""
+    """Search's coordinator: on in cluster mode (auto), or as VALKEY_SEARCH_COORDINATOR says.
+
+    Outside cluster mode it has nothing to coordinate, yet it still opens its
+    unauthenticated port (on every address, whatever ``bind`` says): a flag the user gave
+    is dropped there unless VALKEY_SEARCH_COORDINATOR=yes asks for it."""
     for module in plan.modules:
         module_facts = facts.get(module.key)
         flag = module_facts.coordinator_flag if module_facts else ""
@@ -346,6 +352,11 @@ def _plan_coordinator(plan, env, facts):
                     f"{module.key} is loaded by {module.source} without {flag}: "
                     "cross-shard search stays off (the config wins; add the flag there)"
                 )
+            elif has and not plan.cluster_enabled and env.coordinator != "yes":
+                plan.warnings.append(
+                    f"{module.key} is loaded by {module.source} with {flag} outside cluster mode: it coordinates "
+                    "nothing but opens its port without authentication; remove the flag there"
+                )
             continue
         if want and not has:
             module.args = [*module.args, flag]
@@ -353,7 +364,32 @@ def _plan_coordinator(plan, env, facts):
         elif has and env.coordinator == "no":
             module.args = [a for a in module.args if a != flag]
             plan.warnings.append(f"{module.key}_MODULE_ARGS: {flag} removed by VALKEY_SEARCH_COORDINATOR=no")
+        elif has and not want:
+            module.args = [a for a in module.args if a != flag]
+            plan.warnings.append(
+                f"{module.key}_MODULE_ARGS: {flag} removed: the server is not in cluster mode, where the "
+                "coordinator has nothing to do but open its port without authentication "
+                "(VALKEY_SEARCH_COORDINATOR=yes keeps it)"
+            )
         plan.coordinator = flag in module.args
+
+
+def _coordinator_defaults(plan, config, facts):
+    """The server settings a module wants by default beside its coordinator
+    (MODULE_COORDINATOR_CONFIGS), as generated args; a setting the config or the command
+    makes is left to it."""
+    generated = []
+    for module in plan.modules:
+        module_facts = facts.get(module.key)
+        if not (plan.coordinator and module_facts and module_facts.coordinator_flag in module.args):
+            continue
+        for name, value in module_facts.coordinator_configs:
+            if name in config.settings:
+                plan.notes.append(f"{name}: {' '.join(config.settings[name][0])} ({config.settings[name][1]})")
+                continue
+            generated.append(f"--{name} {value}")
+            plan.notes.append(f"{name}: {value} (the image's default beside the coordinator)")
+    return generated
 
 
 def _check_cpu(plan, facts, machine, cpu_flags):
