@@ -1,5 +1,6 @@
 """Carry out a plan: fix ownership, refresh nodes.conf, drop privileges, write the password
-include, start the cluster bootstrap helper, exec.  The only step with side effects."""
+include, start the cluster bootstrap helper and the search index guard, exec.  The only step
+with side effects."""
 
 import os
 
@@ -85,6 +86,10 @@ def run(plan):
             from .bootstrap import start_helper
 
             start_helper(cluster, plan.password.password if plan.password else None)
+        if plan.index_guard and program is not None:
+            from .index_guard import start_guard
+
+            start_guard(plan.index_guard, plan.password.password if plan.password else None)
     try:
         if program is None:
             raise FileNotFoundError

@@ -1,9 +1,5 @@
-"""Form the cluster, or join it, from a helper that runs next to the server as it starts.
-
-The entrypoint forks the helper twice just before it execs valkey-server: the
-server keeps the entrypoint's PID and is not the helper's parent.  The helper
-ends up with PID 1, which reaps it when it exits: init, or in the image tini
-(valkey-server as PID 1 would leave it a zombie until its next fork).
+"""Form the cluster, or join it, from a helper that runs next to the server as it starts
+(forked by detach.run_beside_server).
 
 The creator (the first member of VALKEY_CLUSTER_NODES) waits (backing off,
 logging progress) until every member answers PING, and creates the cluster only
@@ -54,31 +50,10 @@ def log(message):
 
 def start_helper(cluster, password):
     """Fork the helper (twice) and return in the entrypoint, which then execs the server."""
+    from .detach import run_beside_server
+
     server_pid = os.getpid()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    child = os.fork()
-    if child:
-        os.waitpid(child, 0)  # the middle process exits at once: nothing left for the server to reap
-        return
-    status = 1
-    try:
-        os.setsid()  # not in the server's process group: a terminal's ^C is for the server
-        if os.fork():
-            status = 0
-        else:
-            devnull = os.open(os.devnull, os.O_RDWR)
-            os.dup2(devnull, 0)
-            os.dup2(devnull, 1)  # keep only stderr, for the log lines
-            os.close(devnull)
-            status = Bootstrap(cluster, password, server_pid).run()
-    except BaseException as exc:
-        try:
-            log(f"stopped by an unexpected error: {exc!r}")
-        except BaseException:
-            pass
-    finally:
-        os._exit(status)  # never return into the entrypoint's code in a child
+    run_beside_server(lambda: Bootstrap(cluster, password, server_pid).run(), log)
 
 
 class Bootstrap:

@@ -27,6 +27,7 @@ class Plan:
         "cluster_enabled",
         "coordinator",
         "data_dir",
+        "index_guard",
         "modules",
         "notes",
         "password",
@@ -44,6 +45,7 @@ class Plan:
         self.cluster_enabled = False
         self.cluster = None  # cluster_plan.ClusterPlan in cluster mode
         self.coordinator = False
+        self.index_guard = None  # the port of the server the search index guard watches
         self.password = None  # PasswordPlan when VALKEY_PASSWORD(_FILE) is set
         self.warnings = []
         self.notes = []  # explanations for debug output
@@ -55,6 +57,7 @@ class Plan:
             "modules": [m.as_dict() for m in self.modules],
             "cluster_enabled": self.cluster_enabled,
             "coordinator": self.coordinator,
+            "index_guard": self.index_guard,
             "run_as": list(self.run_as) if self.run_as else None,
             "data_dir": self.data_dir,
             "cluster": self.cluster.as_dict() if self.cluster else None,
@@ -204,6 +207,7 @@ def make_plan(
     _plan_coordinator(plan, env, facts)
     _check_cpu(plan, facts, machine, cpu_flags)
     coordinator_defaults = _coordinator_defaults(plan, config, facts)
+    _plan_index_guard(plan, env, config)
 
     _plan_user(plan, identity, config.cwd)
     config_file, rest = split_server_args(final_server_args(args, env))
@@ -390,6 +394,27 @@ def _coordinator_defaults(plan, config, facts):
             generated.append(f"--{name} {value}")
             plan.notes.append(f"{name}: {value} (the image's default beside the coordinator)")
     return generated
+
+
+def _plan_index_guard(plan, env, config):
+    """In cluster mode with search's coordinator on, a helper rewrites the AOF after each
+    index change (index_guard.py): valkey-search 1.2.1 writes no index into the AOF, so
+    without it a member restarted from its AOF comes back without its indexes."""
+    if not (plan.coordinator and plan.cluster_enabled):
+        return
+    if not env.index_guard:
+        plan.notes.append("search index guard: off (VALKEY_SEARCH_INDEX_GUARD=no)")
+        if config.is_yes("appendonly"):
+            plan.warnings.append(
+                "VALKEY_SEARCH_INDEX_GUARD=no with appendonly yes: a member restarted from its AOF comes back "
+                "without the search indexes created since its AOF was last rewritten"
+            )
+        return
+    try:
+        plan.index_guard = int(config.value("port") or 6379)
+    except ValueError:
+        return  # the server refuses the port and says why
+    plan.notes.append(f"search index guard: on, port {plan.index_guard} (rewrites the AOF after index changes)")
 
 
 def _check_cpu(plan, facts, machine, cpu_flags):

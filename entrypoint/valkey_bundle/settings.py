@@ -21,6 +21,7 @@ class BundleEnv:
         "disabled",
         "dry_run",
         "extra_flags",
+        "index_guard",
         "module_args",
         "modules",
         "modules_dir",
@@ -33,6 +34,7 @@ class BundleEnv:
         self.disabled = []  # [(name, variable)]
         self.module_args = {}  # variable prefix (the key as written) -> (variable, tokens)
         self.coordinator = "auto"
+        self.index_guard = True  # VALKEY_SEARCH_INDEX_GUARD: auto (True) or no
         self.extra_flags = []
         self.dry_run = False
         self.debug = False
@@ -61,6 +63,10 @@ def read_bundle_env(environ):
     if coordinator not in ("auto", "yes", "no"):
         raise UsageError(f"VALKEY_SEARCH_COORDINATOR={coordinator!r}: expected auto, yes or no")
     env.coordinator = coordinator
+    guard = environ.get("VALKEY_SEARCH_INDEX_GUARD", "auto").strip().lower() or "auto"
+    if guard not in ("auto", "no"):
+        raise UsageError(f"VALKEY_SEARCH_INDEX_GUARD={guard!r}: expected auto or no")
+    env.index_guard = guard == "auto"
     env.extra_flags = split_variable("VALKEY_EXTRA_FLAGS", environ.get("VALKEY_EXTRA_FLAGS", ""))
     for token in env.extra_flags:
         # Quoted escapes can still make a newline, and the server takes a
