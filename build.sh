@@ -48,6 +48,10 @@ Commands:
                its build would otherwise download: search/grpc, json/rapidjson,
                ldap/crates, ...): version, source, sha256/commit/Cargo.lock, verified
   check-pins   fail unless every pin is verified (PIN_VERIFIED=yes and a pin)
+  release-notes [--ref REF] [--image IMAGE]
+               print the release's notes (Markdown): its tags, every pinned input's
+               version, pin and verification state, and, from the labels of IMAGE (a
+               local image), which modules are real and which inputs were substitutes
   fetch [INPUT...]
                bring every pinned input (or those named) into the cache and verify
                it; an unverified pin is resolved and printed (a checksum, commit or
@@ -252,6 +256,43 @@ versions() {
         printf '%-19s %-16s %-66s %-64s %s\n' "$i" "$(input_version "$i")" \
             "$(input_value "$i" SOURCE_URL)" "${pin:-(unknown)}" "$(input_value "$i" PIN_VERIFIED | sed 's/^$/no/')"
     done < <(inputs)
+}
+
+# release_notes [--ref REF] [--image IMAGE]: the text of a release (Markdown).
+release_notes() {
+    local ref='' ref_image='' i pin c build version subs tag_text
+    while [ "$#" -gt 0 ]; do
+        case $1 in
+            --ref) [ "$#" -ge 2 ] || die "--ref needs a value"; ref=$2; shift 2 ;;
+            --ref=*) ref=${1#--ref=}; shift ;;
+            --image) [ "$#" -ge 2 ] || die "--image needs a value"; ref_image=$2; shift 2 ;;
+            --image=*) ref_image=${1#--image=}; shift ;;
+            *) die "release-notes takes --ref REF and --image IMAGE" ;;
+        esac
+    done
+    tag_text=$(tags_for "$ref")
+    printf '# valkey-bundle %s\n\nImage tags: %s\n\n' "$(valkey_version)" "$(printf '%s' "$tag_text" | paste -sd ' ' | sed 's/ /, /g')"
+    printf '| input | version | pin | verified |\n|---|---|---|---|\n'
+    while IFS= read -r i; do
+        pin=$(input_pin "$i")
+        printf '| %s | %s | %s | %s |\n' "$i" "$(input_version "$i")" "${pin:-unknown}" \
+            "$(input_value "$i" PIN_VERIFIED | sed 's/^$/no/')"
+    done < <(inputs)
+    [ -n "$ref_image" ] || return 0
+    need_docker
+    docker image inspect "$ref_image" >/dev/null 2>&1 || die "release-notes: no local image $ref_image"
+    label() { docker image inspect --format "{{index .Config.Labels \"$1\"}}" "$ref_image"; }
+    printf '\n## Modules in %s\n\n' "$ref_image"
+    for c in "${module_components[@]}"; do
+        build=$(label "org.valkey-bundle.$c.build")
+        version=$(label "org.valkey-bundle.$c.version")
+        printf -- '- %s %s: %s\n' "$c" "${version:-?}" "${build:-unknown}"
+    done
+    subs=$(label org.valkey-bundle.substitutes)
+    if [ -n "$subs" ]; then
+        printf '\n## Substitutes (not the pins: never published)\n\n'
+        printf '%s\n' "$subs" | sed 's/ | /\n/g' | sed 's/^/- /'
+    fi
 }
 
 cache_dir() {
@@ -910,7 +951,7 @@ lint() {
 command=build
 if [ "$#" -gt 0 ]; then
     case $1 in
-        build | push | manifest | smoke | tags | platforms | versions | check-pins | fetch | lint | test | help)
+        build | push | manifest | smoke | tags | platforms | versions | check-pins | release-notes | fetch | lint | test | help)
             command=$1
             shift
             ;;
@@ -938,6 +979,7 @@ case $command in
     platforms) [ "$#" -eq 0 ] || die "platforms takes no arguments"; printf '%s\n' "$default_platforms" ;;
     versions) [ "$#" -eq 0 ] || die "versions takes no arguments"; versions ;;
     check-pins) [ "$#" -eq 0 ] || die "check-pins takes no arguments"; check_pins ;;
+    release-notes) release_notes "$@" ;;
     fetch) fetch_inputs fetch "$@" ;;
     lint) [ "$#" -eq 0 ] || die "lint takes no arguments"; lint ;;
     test)

@@ -413,8 +413,17 @@ case "$1 $2" in
         exit 0
         ;;
     "image inspect")
-        # Images that exist: FAKE_IMAGES, one per line.
-        grep -qxF -- "${!#}" <<<"${FAKE_IMAGES:-}" && { echo "sha256:fake"; exit 0; }
+        # Images that exist: FAKE_IMAGES, one per line; their labels: FAKE_LABELS (name=value lines).
+        if grep -qxF -- "${!#}" <<<"${FAKE_IMAGES:-}"; then
+            if [ "$3" = --format ] && [[ $4 == *'.Config.Labels "'* ]]; then
+                name=${4#*Labels \"}
+                name=${name%%\"*}
+                sed -n "s|^$name=||p" <<<"${FAKE_LABELS:-}"
+            else
+                echo "sha256:fake"
+            fi
+            exit 0
+        fi
         echo "Error: No such image: ${!#}" >&2
         exit 1
         ;;
@@ -699,6 +708,45 @@ def test_stand_ins_cached_never_starts_the_grpc_compile(checkout):
     assert cached.returncode == 0 and "search: real" in cached.stderr
     builds = [c for c in docker_calls(checkout) if c[:2] == ["buildx", "build"]]
     assert [b[b.index("--target") + 1] for b in builds] == ["runtime"] and "SEARCH_BUILD=real" in builds[0]
+
+
+def test_release_notes_list_every_pin_and_what_the_image_holds(checkout):
+    version = build_sh("tags").split()[0]
+    result = run_build_sh(checkout, "release-notes", "--ref", f"refs/tags/v{version}")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"# valkey-bundle {version}"
+    assert f"Image tags: {', '.join(build_sh('tags').split())}" in lines
+    for env_file in sorted((ROOT / "modules").glob("*/module.env")):
+        component = env_file.parent.name
+        assert any(line.startswith(f"| {component} | ") for line in lines), component
+    assert "| search/grpc | 1.70.1 | unknown | no |" in lines
+    assert "## Modules" not in result.stdout, "no image named: nothing said about one"
+    labels = {
+        "org.valkey-bundle.search.build": "real",
+        "org.valkey-bundle.search.version": "1.2.1",
+        "org.valkey-bundle.bloom.build": "stand-in",
+        "org.valkey-bundle.substitutes": "search/grpc: substitute 71eef2f8 (v1.70 branch point); pin v1.70.1 "
+        "unverified | search: substitute the pinned 788e8c90; without: integration",
+    }
+    image = "valkey-bundle:local"
+    result = run_build_sh(
+        checkout,
+        "release-notes",
+        "--image",
+        image,
+        FAKE_IMAGES=image,
+        FAKE_LABELS="\n".join(f"{k}={v}" for k, v in labels.items()),
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"## Modules in {image}" in result.stdout
+    assert "- search 1.2.1: real" in result.stdout and "- bloom ?: stand-in" in result.stdout
+    assert "- search/grpc: substitute 71eef2f8 (v1.70 branch point); pin v1.70.1 unverified" in result.stdout
+    assert "- search: substitute the pinned 788e8c90; without: integration" in result.stdout
+    missing = run_build_sh(checkout, "release-notes", "--image", "nothing:here")
+    assert missing.returncode == 1 and "no local image nothing:here" in missing.stderr
+    bad = run_build_sh(checkout, "release-notes", "--ref", "refs/heads/topic")
+    assert bad.returncode == 1 and "no image tags for refs/heads/topic" in bad.stderr
 
 
 def test_manifest_tags_every_tag_and_prints_the_reference(checkout):
