@@ -3,13 +3,16 @@
     python3 bench/build_times.py
 
 The image is the real-module tier's (tests/container/container_image.py): every module
-whose pinned inputs are in the cache is compiled for real, the others are stand-ins;
+whose pinned inputs (or substitutes of them, --substitutes auto) are in the cache is
+compiled for real, the others are stand-ins;
 Valkey comes from the test bed's tarball. Nothing is downloaded but Debian packages.
 
 - cold: the cache mounts emptied first (ccache, the cargo target directories:
   `docker builder prune --filter type=exec.cachemount`), then `./build.sh build --
   --no-cache`: every step runs, every compiler starts from nothing, and the stages
-  that install Debian packages download them;
+  that install Debian packages download them -- except search's gRPC build, which
+  build.sh keeps as an image of its own (valkey-bundle-cache/search-deps:<key>) and
+  does not redo while its inputs are the same (--with-grpc removes it first);
 - warm: right after, every compile step invalidated (JOBS passed as another string of
   the same number), the rest cached: the compile steps run again with the cache mounts
   warm, as after a change of inputs. (`--no-cache` cannot measure this: BuildKit then
@@ -59,14 +62,20 @@ def stage_seconds(log: str) -> dict[str, float]:
 
 
 def build(name: str, docker_args: tuple[str, ...], log_path: Path, jobs: str) -> tuple[float, str]:
-    image = container_image.build_image(name, "auto", log_path, docker_args, jobs)
+    image = container_image.build_image(name, "auto", log_path, docker_args, jobs, substitutes="auto")
     # build.sh runs several builds (the package stages first on an old engine).
     text = log_path.read_text().replace("build.sh: docker buildx build", "\n+ build\nbuild.sh: docker buildx build")
     return image.build_seconds, text
 
 
 def main() -> int:
-    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--with-grpc",
+        action="store_true",
+        help="also build search's gRPC cold (its kept image removed first; about 40 minutes on 2 cores)",
+    )
+    args = parser.parse_args()
     problem = container_image.engine_problem()
     if problem:
         print(f"build_times: {problem}", file=sys.stderr)
@@ -74,6 +83,12 @@ def main() -> int:
     name = container_image.REAL_IMAGE
     runs = {}
     with tempfile.TemporaryDirectory() as tmp:
+        if args.with_grpc:
+            kept = subprocess.run(
+                ["docker", "image", "ls", "-q", "valkey-bundle-cache/search-deps"], capture_output=True, text=True
+            ).stdout.split()
+            if kept:
+                subprocess.run(["docker", "image", "rm", "-f", *kept], capture_output=True, check=False)
         prune = ["docker", "builder", "prune", "--force", "--filter", "type=exec.cachemount"]
         subprocess.run(prune, capture_output=True, check=True)
         runs["cold"] = build(name, ("--no-cache",), Path(tmp) / "cold.log", str(os.cpu_count()))
