@@ -1,8 +1,9 @@
 """modules/update-pins against recorded upstream data, offline.
 
-Each test works on a copy of modules/ and the Dockerfile in a temporary directory.
-Upstream is a JSON file of tags (--from-json), local git repositories that the script
-runs a real `git ls-remote` against, and a local tarball whose sha256 it computes.
+Each test works on a copy of modules/, the Dockerfile and README.md in a temporary
+directory. Upstream is a JSON file of tags (--from-json), local git repositories that
+the script runs a real `git ls-remote` against, a local tarball whose sha256 it
+computes, and official hash lists in valkey-hashes' format.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def layout(path: Path) -> list[str]:
 
 
 def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
-    files = [root / "Dockerfile", root / "modules" / "README.md"]
+    files = [root / "Dockerfile", root / "README.md", root / "modules" / "README.md"]
     files += [root / "modules" / c / "module.env" for c in COMPONENTS]
     return {str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns) for p in files}
 
@@ -86,6 +87,7 @@ def checkout(tmp_path):
     root = tmp_path / "checkout"
     shutil.copytree(ROOT / "modules", root / "modules", ignore=shutil.ignore_patterns("sources", "prebuilt"))
     shutil.copy2(ROOT / "Dockerfile", root / "Dockerfile")
+    shutil.copy2(ROOT / "README.md", root / "README.md")
     return root
 
 
@@ -387,3 +389,224 @@ def test_an_unverified_dependency_is_resolved_from_its_tag(checkout, upstream, t
     assert moved.returncode == 3, moved.stderr
     assert f"search/grpc: tag v1.70.1 now points to {grpc['v1.71.0']}, pinned {grpc['v1.70.1']}" in moved.stderr
     assert env_values(checkout / "modules" / "search" / "module.env") == after
+
+
+# --- the official hash list -------------------------------------------------------
+
+VALKEY_URL = "https://github.com/valkey-io/valkey/archive/refs/tags/{}.tar.gz"
+# As valkey-io/valkey-hashes writes its README: comments, and a line of zeros for unstable.
+HASHES_HEADER = (
+    "# Valkey hashes file.\n"
+    "#\n"
+    "# hash <filename> <algo> <digest> <url>\n"
+    "\n"
+    "hash valkey-unstable.tar.gz sha256 " + "0" * 64 + " https://github.com/valkey-io/valkey/archive/unstable.tar.gz\n"
+)
+
+
+def hash_line(version: str, digest: str, url: str = "", file: str = "", algo: str = "sha256") -> str:
+    return f"hash {file or f'valkey-{version}.tar.gz'} {algo} {digest} {url or VALKEY_URL.format(version)}\n"
+
+
+def digest_of(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def releases_after_the_pin() -> tuple[str, str, str]:
+    """The pinned Valkey and the two patch releases after it, whatever the pin is today."""
+    pinned = env_values(ROOT / "modules" / "valkey" / "module.env")["VERSION"]
+    major, minor, patch = (int(part) for part in pinned.split("."))
+    return pinned, f"{major}.{minor}.{patch + 1}", f"{major}.{minor}.{patch + 2}"
+
+
+def mentions(text: str, version: str) -> list[str]:
+    return re.findall(rf"(?<![\w.])v?{re.escape(version)}(?![\w]|\.\d)", text)
+
+
+def test_the_pin_names_the_official_hash_list():
+    valkey = env_values(ROOT / "modules" / "valkey" / "module.env")
+    assert valkey["SOURCE_HASHES_URL"] == "https://raw.githubusercontent.com/valkey-io/valkey-hashes/main/README"
+
+
+@pytest.mark.parametrize("given", ["--hashes", "hashes_url"])
+def test_a_new_valkey_takes_its_sha256_from_the_official_hash_list(checkout, tmp_path, given):
+    """No download at all (no tarball_url): the list alone pins the new release."""
+    pinned, new, _ = releases_after_the_pin()
+    digest = digest_of(f"valkey {new}")
+    hashes = tmp_path / "valkey-hashes" / "README"
+    hashes.parent.mkdir()
+    hashes.write_text(
+        HASHES_HEADER + hash_line("8.1.9", digest_of("8.1.9")) + hash_line(new, digest) + hash_line("9.1.1", "ab" * 32)
+    )
+    before = env_values(checkout / "modules" / "valkey" / "module.env")
+    entry = {"tags": [pinned, new, "9.1.1"]}
+    args = ["--hashes", str(hashes)]
+    if given == "hashes_url":
+        entry["hashes_url"] = hashes.as_uri()
+        args = []
+    result = update_pins(checkout, "--from-json", write_json(tmp_path, {"valkey": entry}), *args)
+    assert result.returncode == 0, result.stderr
+
+    valkey = env_values(checkout / "modules" / "valkey" / "module.env")
+    assert (valkey["VERSION"], valkey["SOURCE_URL"], valkey["SOURCE_SHA256"], valkey["PIN_VERIFIED"]) == (
+        new,
+        VALKEY_URL.format(new),
+        digest,
+        "yes",
+    )
+    assert valkey["SOURCE_HASHES_URL"] == before["SOURCE_HASHES_URL"]
+    assert f"{pinned} -> {new}, sha256 {digest} (from the official hash list; not downloaded to compare)" in (
+        result.stdout
+    )
+    dockerfile = (checkout / "Dockerfile").read_text()
+    assert re.search(rf"^ARG VALKEY_VERSION={re.escape(new)}$", dockerfile, re.M)
+    assert re.search(rf"^ARG IMAGE_VERSION={re.escape(new)}$", dockerfile, re.M)
+    table = (checkout / "modules" / "README.md").read_text()
+    assert re.search(rf"^\| valkey \| {re.escape(new)} \|.*\| sha256 `{digest}` \| yes \|$", table, re.M)
+
+
+def test_the_download_must_agree_with_the_official_hash_list(checkout, tmp_path):
+    pinned, new, _ = releases_after_the_pin()
+    (tmp_path / "upstream").mkdir()
+    tarball = tmp_path / "upstream" / f"valkey-{new}.tar.gz"
+    with tarfile.open(tarball, "w:gz") as archive:
+        archive.add(ROOT / "modules" / "valkey" / "module.env", arcname=f"valkey-{new}/module.env")
+    downloaded = hashlib.sha256(tarball.read_bytes()).hexdigest()
+    tarball_url = (tmp_path / "upstream").as_uri() + "/valkey-{version}.tar.gz"
+    recorded = write_json(tmp_path, {"valkey": {"tags": [pinned, new], "tarball_url": tarball_url}})
+    hashes = tmp_path / "hashes"
+
+    hashes.write_text(HASHES_HEADER + hash_line(new, "cd" * 32))
+    before = snapshot(checkout)
+    result = update_pins(checkout, "--from-json", recorded, "--hashes", str(hashes))
+    assert result.returncode == 3, result.stderr
+    assert snapshot(checkout) == before
+    assert (
+        f"update-pins: error: valkey: {new} not pinned: {hashes} gives sha256 {'cd' * 32} for "
+        f"{VALKEY_URL.format(new)}, the download has {downloaded}: not pinned"
+    ) in result.stderr
+
+    hashes.write_text(HASHES_HEADER + hash_line(new, downloaded))
+    result = update_pins(checkout, "--from-json", recorded, "--hashes", str(hashes))
+    assert result.returncode == 0, result.stderr
+    assert env_values(checkout / "modules" / "valkey" / "module.env")["SOURCE_SHA256"] == downloaded
+    assert f"sha256 {downloaded} (from the official hash list, as downloaded)" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "line, why",
+    [
+        # The file name is right, the URL is not the pin's: another tarball (a release
+        # tarball is not GitHub's archive of the tag), another sha256.
+        (
+            lambda v: hash_line(v, "ef" * 32, url=f"https://download.valkey.io/releases/valkey-{v}.tar.gz"),
+            lambda v: f"lists valkey-{v}.tar.gz at https://download.valkey.io/releases/valkey-{v}.tar.gz, not at",
+        ),
+        (lambda v: hash_line(v, "ef" * 32, file=f"valkey-{v}-src.tar.gz"), lambda v: f"not valkey-{v}.tar.gz"),
+        (lambda v: hash_line(v, "0" * 64), lambda v: f"no sha256 of valkey-{v}.tar.gz"),
+        (lambda v: hash_line(v, "ef" * 16, algo="md5"), lambda v: f"no sha256 of valkey-{v}.tar.gz (md5"),
+        (lambda v: hash_line(v, "ef" * 31), lambda v: f"no sha256 of valkey-{v}.tar.gz (sha256"),
+    ],
+)
+def test_a_hash_line_counts_only_for_the_pins_url_and_file_name(checkout, tmp_path, line, why):
+    pinned, new, _ = releases_after_the_pin()
+    hashes = tmp_path / "hashes"
+    hashes.write_text(HASHES_HEADER + line(new))
+    before = snapshot(checkout)
+    recorded = write_json(tmp_path, {"valkey": {"tags": [pinned, new]}})
+    result = update_pins(checkout, "--from-json", recorded, "--hashes", str(hashes))
+    assert result.returncode == 3, result.stderr
+    assert snapshot(checkout) == before
+    assert why(new) in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_newer_release_without_a_sha256_is_named_not_guessed(checkout, tmp_path):
+    """The list has the next release, not the one after: the next is pinned, the other is a
+    problem (exit status 3), and no sha256 of it is written anywhere."""
+    pinned, new, newer = releases_after_the_pin()
+    digest = digest_of(new)
+    hashes = tmp_path / "hashes"
+    hashes.write_text(HASHES_HEADER + hash_line(pinned, "12" * 32) + hash_line(new, digest))
+    recorded = write_json(tmp_path, {"valkey": {"tags": [pinned, new, newer]}})
+    summary = tmp_path / "summary.md"
+    result = update_pins(checkout, "--from-json", recorded, "--hashes", str(hashes), "--summary", str(summary))
+    assert result.returncode == 3, result.stderr
+
+    valkey = env_values(checkout / "modules" / "valkey" / "module.env")
+    assert (valkey["VERSION"], valkey["SOURCE_SHA256"], valkey["PIN_VERIFIED"]) == (new, digest, "yes")
+    assert newer not in (checkout / "modules" / "valkey" / "module.env").read_text()
+    assert not mentions((checkout / "Dockerfile").read_text() + (checkout / "README.md").read_text(), newer)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("update-pins: error: ")]
+    assert errors == [
+        f"update-pins: error: valkey: {newer} not pinned: no sha256 for {VALKEY_URL.format(newer)}: "
+        f"not in {hashes}; --from-json: valkey has no 'tarball_url' to download from"
+    ]
+    text = summary.read_text()
+    assert f"| valkey | {pinned} | {new} | {pinned} -> {new}, sha256 {digest}" in text
+    assert f"newer, not pinned: {newer} (no sha256, below)" in text
+    assert "Not checked:" not in text, "valkey was checked, and its update applied"
+
+    # The next run: still nothing to pin the newer release with, and nothing else to do.
+    before = snapshot(checkout)
+    again = update_pins(checkout, "--from-json", recorded, "--hashes", str(hashes))
+    assert again.returncode == 3 and snapshot(checkout) == before
+    assert f"valkey: {newer} not pinned: no sha256 for {VALKEY_URL.format(newer)}" in again.stderr
+
+
+def test_a_tarball_listed_twice_counts_by_its_last_line(checkout, tmp_path):
+    pinned, new, _ = releases_after_the_pin()
+    first, last = digest_of("first"), digest_of("last")
+    hashes = tmp_path / "hashes"
+    hashes.write_text(HASHES_HEADER + hash_line(new, first) + hash_line("8.0.10", "34" * 32) + hash_line(new, last))
+    recorded = write_json(tmp_path, {"valkey": {"tags": [pinned, new]}})
+    result = update_pins(checkout, "--from-json", recorded, "--hashes", str(hashes))
+    assert result.returncode == 0, result.stderr
+    assert env_values(checkout / "modules" / "valkey" / "module.env")["SOURCE_SHA256"] == last
+    assert f"{hashes} lists valkey-{new}.tar.gz 2 times: line 8 counts (earlier: {first})" in result.stdout
+
+
+def test_a_verified_pin_is_checked_against_the_official_hash_list(checkout, tmp_path):
+    valkey = env_values(checkout / "modules" / "valkey" / "module.env")
+    pinned, sha = valkey["VERSION"], valkey["SOURCE_SHA256"]
+    recorded = write_json(tmp_path, {"valkey": {"tags": [pinned, "9.1.1"]}})
+    hashes = tmp_path / "hashes"
+    before = snapshot(checkout)
+
+    hashes.write_text(HASHES_HEADER + hash_line(pinned, sha))
+    result = update_pins(checkout, "--from-json", recorded, "--hashes", str(hashes))
+    assert result.returncode == 0, result.stderr
+    assert "up to date; sha256 as in the official hash list" in result.stdout
+    assert snapshot(checkout) == before
+
+    # Upstream re-made the tarball (or the list is wrong): refused, like a moved tag.
+    hashes.write_text(HASHES_HEADER + hash_line(pinned, sha) + hash_line(pinned, "56" * 32))
+    result = update_pins(checkout, "--from-json", recorded, "--hashes", str(hashes))
+    assert result.returncode == 3
+    assert snapshot(checkout) == before
+    assert (
+        f"update-pins: error: valkey: {hashes} gives sha256 {'56' * 32} for {VALKEY_URL.format(pinned)}, "
+        f"pinned {sha}: upstream re-made the tarball"
+    ) in result.stderr
+
+
+def test_without_the_official_hash_list_the_download_still_pins(checkout, upstream, tmp_path):
+    """A list that cannot be read is said so in the summary; the download's sha256 is pinned."""
+    data = {"valkey": dict(upstream["data"]["valkey"], hashes_url=(tmp_path / "nonesuch").as_uri())}
+    result = update_pins(checkout, "--from-json", write_json(tmp_path, data))
+    assert result.returncode == 0, result.stderr
+    assert env_values(checkout / "modules" / "valkey" / "module.env")["SOURCE_SHA256"] == upstream["valkey_sha256"]
+    assert f"sha256 {upstream['valkey_sha256']} (of the download; the official hash list: cannot read" in (
+        result.stdout
+    )
+
+
+def test_an_unreadable_hashes_file_stops_everything(checkout, tmp_path):
+    before = snapshot(checkout)
+    result = update_pins(checkout, "--hashes", str(tmp_path / "nonesuch"))
+    assert result.returncode == 1 and result.stderr.startswith("update-pins: error: --hashes")
+    empty = tmp_path / "empty"
+    empty.write_text(HASHES_HEADER.replace("hash ", "# hash "))
+    result = update_pins(checkout, "--hashes", str(empty))
+    assert result.returncode == 1 and "no 'hash <file> <algo> <digest> <url>' line" in result.stderr
+    assert snapshot(checkout) == before
