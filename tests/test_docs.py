@@ -1,7 +1,10 @@
-"""The README documents every environment variable the code reads (and the deployment sets)."""
+"""The README documents every environment variable the code reads (and the deployment sets),
+and names the Valkey that is pinned."""
 
 import re
 from pathlib import Path
+
+from valkey_bundle.module_files import parse_env_file
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -92,3 +95,38 @@ def test_no_example_publishes_the_member_only_ports():
             for first, last in ranges:
                 for port in MEMBER_ONLY_PORTS:
                     assert not first <= port <= last, f"{doc.name}: publishes {port}: {command}"
+
+
+# A release named in prose (9.0.5, v9.0.5; not inside 10.9.0.5 or 9.0.5.1), and the
+# forms that name a minimum instead (">= 9.0.1", "≥ 9.0.1", "9.0.1 or newer"), as
+# modules/update-pins reads them when it rewrites the README.
+RELEASE = re.compile(r"(?<![\w.])v?(\d+)\.(\d+)\.(\d+)(?![\w]|\.\d)")
+MINIMUM_BEFORE = re.compile(r"(?:>=|≥)\s*$")
+MINIMUM_AFTER = re.compile(r"^\s+or (?:newer|later)\b")
+
+
+def valkey_mentions(text, line):
+    """(line number, version) of every release of Valkey's X.Y LINE the text names, minimums aside."""
+    found = []
+    for match in RELEASE.finditer(text):
+        before, after = text[max(0, match.start() - 4) : match.start()], text[match.end() : match.end() + 12]
+        if (match[1], match[2]) != line or MINIMUM_BEFORE.search(before) or MINIMUM_AFTER.match(after):
+            continue
+        found.append((text.count("\n", 0, match.start()) + 1, ".".join(match.group(1, 2, 3))))
+    return found
+
+
+def test_the_readme_names_the_pinned_valkey():
+    """The image tags and examples name the Valkey of modules/valkey/module.env, which
+    modules/update-pins rewrites them to: a release of that line written by hand
+    elsewhere would fall behind the pin."""
+    version = parse_env_file((ROOT / "modules" / "valkey" / "module.env").read_text())["VERSION"]
+    major, minor, _ = version.split(".")
+    assert valkey_mentions("valkey-bundle:9.0.3, v9.0.3, 10.9.0.3, >= 9.0.1, 9.0.1 or newer", ("9", "0")) == [
+        (1, "9.0.3"),
+        (1, "9.0.3"),
+    ]
+    mentions = valkey_mentions(README, (major, minor))
+    assert f"`{version}`" in README and f"valkey-bundle:{version}" in README, "the tags table and examples"
+    stale = [f"README.md:{number}: {found}" for number, found in mentions if found != version]
+    assert not stale, f"not the pinned Valkey {version} (modules/valkey/module.env): {stale}"

@@ -463,6 +463,8 @@ def test_a_new_valkey_takes_its_sha256_from_the_official_hash_list(checkout, tmp
     assert re.search(rf"^ARG IMAGE_VERSION={re.escape(new)}$", dockerfile, re.M)
     table = (checkout / "modules" / "README.md").read_text()
     assert re.search(rf"^\| valkey \| {re.escape(new)} \|.*\| sha256 `{digest}` \| yes \|$", table, re.M)
+    readme = (checkout / "README.md").read_text()
+    assert f"valkey-bundle:{new}" in readme and not mentions(readme, pinned)
 
 
 def test_the_download_must_agree_with_the_official_hash_list(checkout, tmp_path):
@@ -610,3 +612,35 @@ def test_an_unreadable_hashes_file_stops_everything(checkout, tmp_path):
     result = update_pins(checkout, "--hashes", str(empty))
     assert result.returncode == 1 and "no 'hash <file> <algo> <digest> <url>' line" in result.stderr
     assert snapshot(checkout) == before
+
+
+def test_the_readme_follows_the_valkey_pin(checkout, tmp_path):
+    """Every mention of the old release in README.md (image tags, version tags, examples)
+    names the new one; a minimum, an address or a longer version that contains it does not."""
+    pinned, new, _ = releases_after_the_pin()
+    kept = [
+        f"Search needs Valkey >= {pinned}.",
+        f"Search needs Valkey ≥ {pinned}.",
+        f"Valkey {pinned} or newer.",
+        f"An address: 10.{pinned}, a build {pinned}.1, a release {pinned}0.",
+    ]
+    readme = checkout / "README.md"
+    readme.write_text(readme.read_text() + "\n" + "\n".join(kept) + "\n")
+    old = readme.read_text().splitlines()
+    assert mentions(readme.read_text(), pinned), "the README names the pinned Valkey"
+    hashes = tmp_path / "hashes"
+    hashes.write_text(HASHES_HEADER + hash_line(new, digest_of(new)))
+    result = update_pins(
+        checkout, "--from-json", write_json(tmp_path, {"valkey": {"tags": [pinned, new]}}), "--hashes", str(hashes)
+    )
+    assert result.returncode == 0, result.stderr
+    text = readme.read_text()
+    lines = text.splitlines()
+    assert len(lines) == len(old)
+    changed = [(a, b) for a, b in zip(old, lines, strict=True) if a != b]
+    assert changed, "the README's mentions follow"
+    for was, now in changed:
+        assert now.replace(new, pinned) == was, now
+    assert lines[-len(kept) :] == kept
+    assert mentions(text, pinned) == [pinned] * 3, "the three minimums only"
+    assert f"valkey-bundle:{new}" in text and f"v{new}" in text

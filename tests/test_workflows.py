@@ -320,7 +320,9 @@ def test_update_pins_workflow():
         s for s in steps(workflow, "update-pins") if s.get("uses", "").startswith("peter-evans/create-pull-request@")
     )
     assert pr["with"]["body-path"] == "${{ runner.temp }}/update-pins.md"
-    assert "modules/*/module.env" in pr["with"]["add-paths"]
+    # Every file modules/update-pins rewrites.
+    rewritten = {"modules/*/module.env", "modules/README.md", "Dockerfile", "README.md"}
+    assert set(pr["with"]["add-paths"].split()) == rewritten
     # A component that failed does not stop the pull request of the others; the run still fails after it.
     names = [s.get("id") or s.get("name") for s in steps(workflow, "update-pins")]
     failing = next(s for s in steps(workflow, "update-pins") if s.get("if") == "steps.pins.outputs.status == '3'")
