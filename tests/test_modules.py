@@ -340,6 +340,49 @@ def test_dockerfile_label_defaults_follow_module_env():
     assert re.search(rf"^ARG IMAGE_VERSION={re.escape(env('valkey')['VERSION'])}$", text, re.M)
 
 
+# How modules/README.md's reasons ("Why these versions") name each component.
+REASON_NAMES = {
+    "valkey": "Valkey",
+    "search": "valkey-search",
+    "json": "valkey-json",
+    "bloom": "valkey-bloom",
+    "ldap": "valkey-ldap",
+}
+
+
+def test_the_modules_readme_table_follows_module_env():
+    """Its first table: | component | version | source | pin | verified |, one row each."""
+    rows = {}
+    for line in (MODULES_DIR / "README.md").read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("|") and len(cells) == 5 and cells[0] in COMPONENTS:
+            assert cells[0] not in rows, f"modules/README.md: two rows for {cells[0]}"
+            rows[cells[0]] = cells
+    assert list(rows) == COMPONENTS
+    for component, (_, version, _source, pin, verified) in rows.items():
+        values = env(component)
+        where = f"modules/README.md, the row of {component}"
+        assert version == values["VERSION"], f"{where}: {version}, module.env: {values['VERSION']}"
+        if values["PIN_VERIFIED"] == "yes":
+            sha = values.get("SOURCE_SHA256")
+            expected = f"sha256 `{sha}`" if sha else f"commit `{values['SOURCE_COMMIT']}`"
+            assert (pin, verified) == (expected, "yes"), f"{where}: {pin} | {verified}, module.env: {expected}"
+        else:
+            assert verified == "**no**" and not re.search(r"[0-9a-f]{40}", pin), f"{where}: {pin} | {verified}"
+
+
+def test_the_reasons_name_the_pinned_versions():
+    """Each component's reason in modules/README.md names the version pinned: a bump
+    (modules/update-pins' pull request too) is not done until its reason is."""
+    text = (MODULES_DIR / "README.md").read_text()
+    for component, name in REASON_NAMES.items():
+        named = re.findall(rf"^- \*\*{re.escape(name)} (\S+)\*\*", text, re.M)
+        version = env(component)["VERSION"]
+        assert named == [version], (
+            f"modules/README.md, 'Why these versions': {name} {named}, pinned {version}: update the reason"
+        )
+
+
 def test_tags_follow_the_scheme():
     version = env("valkey")["VERSION"]
     major, minor, _patch = version.split(".")
