@@ -304,10 +304,10 @@ RUN --network=none ln -s /usr/local/lib/valkey-bundle/entrypoint/bundle-docker-e
     done \
  && valkey-server --version
 
-ARG IMAGE_VERSION=9.0.4
+ARG IMAGE_VERSION=9.0.5
 ARG IMAGE_REVISION=unknown
 ARG IMAGE_SOURCE=
-ARG VALKEY_VERSION=9.0.4
+ARG VALKEY_VERSION=9.0.5
 ARG SEARCH_VERSION=1.2.1
 ARG JSON_VERSION=1.0.2
 ARG BLOOM_VERSION=1.0.1
