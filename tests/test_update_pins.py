@@ -549,11 +549,17 @@ def test_a_newer_release_without_a_sha256_is_named_not_guessed(checkout, tmp_pat
     assert f"newer, not pinned: {newer} (no sha256, below)" in text
     assert "Not checked:" not in text, "valkey was checked, and its update applied"
 
-    # The next run: still nothing to pin the newer release with, and nothing else to do.
+    # The next run: still nothing to pin the newer release with. The pin is kept, and
+    # checked against the list all the same.
     before = snapshot(checkout)
     again = update_pins(checkout, "--from-json", recorded, "--hashes", str(hashes))
     assert again.returncode == 3 and snapshot(checkout) == before
     assert f"valkey: {newer} not pinned: no sha256 for {VALKEY_URL.format(newer)}" in again.stderr
+    assert (
+        f"| valkey | {new} | {new} | kept: no newer release with a sha256; newer, not pinned: {newer} "
+        "(no sha256, below); sha256 as in the official hash list |"
+    ) in again.stdout
+    assert "Not checked:" not in again.stdout
 
 
 def test_a_tarball_listed_twice_counts_by_its_last_line(checkout, tmp_path):
