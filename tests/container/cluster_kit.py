@@ -173,6 +173,31 @@ class Node:
         result = subprocess.run(["docker", "logs", self.name], capture_output=True, text=True, timeout=60, check=False)
         return result.stdout + result.stderr
 
+    # -- faults (tests/faults)
+
+    def kill(self, signal: str = "KILL") -> None:
+        """``docker kill -s SIGNAL``: the container stays, stopped, with its address."""
+        docker("kill", "-s", signal, self.name)
+
+    def start_again(self) -> float:
+        """``docker start`` of the same container (same address, same volume), as the kubelet restarts
+        a container of a pod; returns when the command was issued."""
+        issued = time.monotonic()
+        docker("start", self.name)
+        return issued
+
+    def disconnect(self) -> None:
+        """Cut the container off the kit's network (it keeps running, alone)."""
+        docker("network", "disconnect", self.kit.network, self.name)
+
+    def reconnect(self) -> None:
+        """Back on the kit's network with the address and the alias it had."""
+        docker("network", "connect", "--ip", self.ip, "--alias", self.alias, self.kit.network, self.name)
+
+    def started_at(self) -> str:
+        """When Docker last started the container (changes with every restart)."""
+        return docker("inspect", "-f", "{{.State.StartedAt}} {{.RestartCount}}", self.name).strip()
+
     def exec(self, *cmd: str) -> tuple[int, str]:
         result = subprocess.run(["docker", "exec", self.name, *cmd], capture_output=True, timeout=60, check=False)
         return result.returncode, (result.stdout + result.stderr).decode(errors="replace")
@@ -302,6 +327,18 @@ class ClusterKit:
     def remove(self, members: list[Member]) -> None:
         with ThreadPoolExecutor(len(members)) as pool:
             list(pool.map(lambda m: m.remove(), members))
+
+    def small_disk(self, node: Node, size_mb: int) -> None:
+        """Give ``node`` (not started yet) a data volume of ``size_mb`` MiB on a tmpfs, which fills up.
+
+        A tmpfs volume lives as long as a container mounts it: a holder container (no network,
+        asleep) keeps it mounted, so the data outlives the node's restarts as a disk's would.
+        """
+        label = ["--label", f"{LABEL}={self.run_id}"]
+        tmpfs = ["--opt", "type=tmpfs", "--opt", "device=tmpfs", "--opt", f"o=size={size_mb}m"]
+        docker("volume", "create", *label, *tmpfs, node.volume)
+        holder = ["--name", f"{node.name}-disk", *label, "--network", "none", "-v", f"{node.volume}:/data"]
+        docker("run", "-d", *holder, "--entrypoint", "sleep", self.image, "infinity")
 
     def destroy(self) -> None:
         containers = docker("ps", "-aq", "--filter", f"label={LABEL}={self.run_id}", check=False).split()
