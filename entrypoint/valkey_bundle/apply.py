@@ -73,6 +73,10 @@ def run(plan):
         old = os.umask(0o077)
         if old != 0o022:
             os.umask(old)  # keep a umask someone chose on purpose
+        if plan.data_dir:
+            from .aof_holes import repair
+
+            repair(plan.data_dir, find_program("valkey-check-aof"))  # as the server's user, who owns the AOF
         if plan.password:
             from .errors import print_error
             from .secret import include_text, write_private_file
