@@ -275,11 +275,16 @@ def test_creation_with_replicas_on_other_hosts():
 # ------------------------------------------------------------- how a join starts
 
 
-def test_join_starts_by_meeting_the_peer_as_the_cluster_knows_it():
+def test_join_starts_by_meeting_the_peer_where_it_answered():
     ghost = node_line(RB, "db-4.svc", "slave,fail", B, link="disconnected")
     failing = node_line(RC, "db-5.svc", "slave,fail?", C)
-    start = rejoin.plan_join_start(view(*HEALTHY[:4], ghost, failing), ME, NEW, ("10.9.9.9", 7000))
-    assert start.meet == ["10.0.0.1", 6379, 16379]  # the peer's own line (myself), bus port included
+    start = rejoin.plan_join_start(view(*HEALTHY[:4], ghost, failing), ME, NEW, ("10.0.0.1", 6379))
+    assert start.meet == ["10.0.0.1", 6379, 16379]  # its bus port as its own line (myself) says
+    # Its own line says 10.0.0.1, an address it had before a restart: the address that answered wins.
+    moved = rejoin.plan_join_start(view(*HEALTHY[:4], ghost, failing), ME, NEW, ("10.0.0.77", 6379))
+    assert moved.meet == ["10.0.0.77", 6379, 16379]
+    other_port = rejoin.plan_join_start(view(*HEALTHY[:4], ghost, failing), ME, NEW, ("10.9.9.9", 7000))
+    assert other_port.meet == ["10.9.9.9", 7000]  # the bus port it reports belongs to another port
     assert [g.id for g in start.ghosts] == [RB]
     assert start.expected == {A, B, C, RA}  # healthy and not its old self
     # A view without a line for the peer itself: the address it was reached at.
@@ -298,6 +303,11 @@ def test_a_ghost_is_forgotten_on_every_member_that_can_hear_it():
     targets = rejoin.forget_targets(nodes, next(n for n in nodes if n.id == RB))
     # A, B (the peer itself), C and the two healthy replicas; not the ghost, nor who cannot answer.
     assert targets == [(f"10.0.0.{i}", 6379) for i in (0, 1, 2, 3, 5)]
+    # The peer the view came from (myself there), where it answered, whatever its line says.
+    reached = rejoin.forget_targets(nodes, next(n for n in nodes if n.id == RB), ("10.0.0.77", 6379))
+    assert reached == [(f"10.0.0.{i}", 6379) for i in (0,)] + [("10.0.0.77", 6379)] + [
+        (f"10.0.0.{i}", 6379) for i in (2, 3, 5)
+    ]
 
 
 def test_first_member_by_address_when_the_node_knows_its_own():

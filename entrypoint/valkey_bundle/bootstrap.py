@@ -271,7 +271,7 @@ class Bootstrap:
 
         plan = link.wait("a failover in the cluster", decided)
         for ghost in plan.forget:
-            self.forget(ghost, view)
+            self.forget(ghost, view, (peer.ip, peer.port))
         for ranges, owner in plan.unserved:
             log(f"slots {slot_text(ranges)} are not served: {owner.name()} is gone and has no replica")
         if plan.lost:
@@ -299,12 +299,12 @@ class Bootstrap:
         log(f"this node rejoined the cluster as a replica of {target.name()}, in sync after {link.elapsed()}")
         return 0
 
-    def forget(self, ghost, view):
+    def forget(self, ghost, view, reached):
         """CLUSTER FORGET this node's previous incarnation on every member that still lists it."""
         from .resp import ReplyError
 
         done = 0
-        for ip, port in forget_targets(view, ghost):
+        for ip, port in forget_targets(view, ghost, reached):
             conn = self.link.connect(ip, port)
             if conn is None:
                 continue

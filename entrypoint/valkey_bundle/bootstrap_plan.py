@@ -251,7 +251,8 @@ class JoinStart:
     """How an empty member starts joining a cluster, from a member's CLUSTER NODES (``view``).
 
     ghosts    this node's previous incarnations in the view (another node ID, same name)
-    meet      the CLUSTER MEET arguments: the member's own address as the cluster knows it
+    meet      the CLUSTER MEET arguments: the address the member was reached at (its own line may
+              be stale: a node without an announced IP keeps the one it had before a restart)
     expected  the node IDs this node must know before it decides more: the healthy ones, not its ghosts
     """
 
@@ -265,18 +266,20 @@ def plan_join_start(view, me, my_id, peer_address):
     """``me``: cluster_plan.Identity; ``my_id``: this node's ID now; ``peer_address``: (ip, port) it reached."""
     there = next((n for n in view if "myself" in n.flags), None)
     ghosts = [n for n in view if previous_self(n, me, my_id)]
-    ip = there.ip if there and there.ip else peer_address[0]
-    port = there.port if there and there.port else peer_address[1]
-    meet = [ip, port] + ([there.cport] if there and there.cport else [])
+    ip, port = peer_address
+    # Its bus port as it reports it, when it reports the port it was reached at (else port + 10000).
+    same_port = there is not None and there.port == port and there.cport
+    meet = [ip, port] + ([there.cport] if same_port else [])
     ghost_ids = {g.id for g in ghosts}
     expected = {n.id for n in view if not n.flags & {"fail", "fail?", "noaddr", "handshake"}} - ghost_ids
     return JoinStart(ghosts, meet, expected)
 
 
-def forget_targets(view, ghost):
-    """(ip, port) of every member in ``view`` that can be asked to CLUSTER FORGET ``ghost``."""
+def forget_targets(view, ghost, reached=None):
+    """(ip, port) of every member in ``view`` that can be asked to CLUSTER FORGET ``ghost``;
+    the member the view came from at ``reached``, the address it answered on."""
     return [
-        (node.ip, node.port)
+        (reached if reached and "myself" in node.flags else (node.ip, node.port))
         for node in view
         if node.id != ghost.id and not node.flags & (GONE | {"handshake"}) and node.ip
     ]
