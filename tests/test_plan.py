@@ -255,6 +255,11 @@ def test_other_commands_run_unchanged(command):
         (["/usr/local/bin/valkey-server", "-v"], ["/usr/local/bin/valkey-server", "-v"], True),
         (["valkey-cli", "ping"], ["valkey-cli", "ping"], False),
         (["valkey-server-x"], ["valkey-server-x"], False),
+        # Every name the image gives the server is the server (redis-server links to it).
+        (["redis-server", "--port", "1"], ["redis-server", "--port", "1"], True),
+        (["/usr/local/bin/redis-server"], ["/usr/local/bin/redis-server"], True),
+        (["redis-cli"], ["redis-cli"], False),
+        (["redis-sentinel"], ["redis-sentinel"], False),
     ],
 )
 def test_command_normalisation(command, argv, server):
@@ -292,10 +297,34 @@ def test_config_loading_a_module_twice_is_an_error(tmp_path):
 
 @pytest.mark.parametrize(
     "typo, suggestion",
-    [("SERCH", "SEARCH"), ("JSN", "JSON"), ("BLOM", "BLOOM"), ("LDAPP", "LDAP"), ("REDIS", None), ("X", None)],
+    [
+        ("SERCH", "SEARCH"),
+        ("JSN", "JSON"),
+        ("BLOM", "BLOOM"),
+        ("LDAPP", "LDAP"),
+        ("REDIS", None),
+        ("X", None),
+        # Two letters swapped are one typo.
+        ("JSNO", "JSON"),
+        ("LDPA", "LDAP"),
+        ("SAERCH", "SEARCH"),
+    ],
 )
 def test_did_you_mean(typo, suggestion):
     assert closest(typo, sorted(DISCOVERED)) == suggestion
+
+
+@pytest.mark.parametrize("typo, key", [("jsno", "JSON"), ("ldpa", "LDAP"), ("fb", "BLOOM")])
+def test_swapped_letters_get_a_did_you_mean(typo, key):
+    with pytest.raises(UsageError, match=rf"unknown module '{typo}' .*; did you mean {key}\?$"):
+        plan_for([], {"VALKEY_MODULES": typo})
+
+
+def test_redis_server_is_the_server_with_the_modules():
+    plan = plan_for(["redis-server", "--appendonly", "yes"], identity=(0, (999, 999)))
+    assert plan.server and plan.argv[0] == "redis-server"
+    assert [m.key for m in plan.modules] == sorted(DISCOVERED)
+    assert "--protected-mode no" in plan.argv and plan.run_as == (999, 999)
 
 
 def test_protected_mode_off_unless_the_config_or_command_sets_it(tmp_path):

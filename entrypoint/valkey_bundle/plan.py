@@ -78,7 +78,9 @@ def resolve_names(entries, known, aliases):
         key = aliases.get(name.lower()) or module_key(name)
         if key not in known:
             choices = sorted(known)
-            close = closest(key, choices)
+            # A typo of a module's own name (``fb`` for ``bf``) points to its key as well.
+            names = {alias.upper(): target for alias, target in aliases.items() if target in known}
+            close = closest(key, choices) or names.get(closest(key, sorted(names)))
             hint = f"; did you mean {close}?" if close else ""
             raise UsageError(f"{variable}: unknown module {name!r} (known: {', '.join(choices) or 'none'}){hint}")
         if key not in keys:
@@ -97,12 +99,17 @@ def closest(word, choices):
 
 
 def edit_distance(a, b):
-    previous = list(range(len(b) + 1))
+    """Edits from ``a`` to ``b``: a letter added, removed, changed, or two neighbours swapped
+    (``jsno`` is one edit from ``json``)."""
+    before, previous = None, list(range(len(b) + 1))
     for i, ca in enumerate(a, 1):
         current = [i]
         for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = current
+            distance = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb and ca != cb:
+                distance = min(distance, before[j - 2] + 1)
+            current.append(distance)
+        before, previous = previous, current
     return previous[-1]
 
 
