@@ -140,3 +140,35 @@ def test_coordinator_with_a_password_is_warned_about_once(tmp_path):
         "without authentication (the password does not apply there): whoever reaches it can run index queries "
         "and read documents; let only the cluster's members reach it, never publish it"
     ]
+
+
+def test_mistakes_the_server_would_stop_at_are_one_line_before_anything_starts(tmp_path):
+    mods = str(fake_modules(tmp_path / "mods", "libsearch.so", "libjson.so"))
+    (tmp_path / "valkey.conf").write_text(
+        f"cluster-enabled yes\nloadmodule {mods}/libsearch.so --use-coordinator yes\n"
+    )
+    result = run_entrypoint(["valkey.conf"], env=base_env(VALKEY_MODULES_DIR=mods), cwd=tmp_path)
+    assert_clean_error(
+        result, f"{tmp_path}/valkey.conf:2: --use-coordinator takes no value", "write --use-coordinator alone"
+    )
+    result = run_entrypoint(["--cluster-enabled", "yes", "--use-coordinator"], env=base_env(VALKEY_MODULES_DIR=mods))
+    assert_clean_error(result, "the command line: --use-coordinator is an argument of the SEARCH module's load")
+    result = run_entrypoint(
+        [], env=base_env(VALKEY_MODULES_DIR=mods, VALKEY_EXTRA_FLAGS="--bf.bloom-capacity 10"), cwd=tmp_path
+    )
+    assert_clean_error(result, "VALKEY_EXTRA_FLAGS: bf.bloom-capacity is a setting of the bf module (BLOOM)", "not in")
+    result = run_entrypoint(
+        [], env=base_env(VALKEY_MODULES_DIR=mods, VALKEY_MODULES="search", VALKEY_EXTRA_FLAGS="--json.max-path-limit 9")
+    )
+    assert_clean_error(result, "VALKEY_EXTRA_FLAGS: json.max-path-limit is a setting of the json module (JSON)")
+
+
+def test_environment_the_config_overrides_is_warned_about(tmp_path):
+    mods = fake_modules(tmp_path / "ldap-mods", "libsearch.so", "libvalkey_ldap.so")
+    (tmp_path / "valkey.conf").write_text(f"port 6379\nloadmodule {mods}/libvalkey_ldap.so\n")
+    plan, stderr = dry_run(tmp_path, ["valkey.conf"], VALKEY_MODULES_DIR=str(mods), VALKEY_DISABLE_MODULES="ldap")
+    assert [m["key"] for m in plan["modules"]] == ["LDAP", "SEARCH"]
+    assert (
+        f"bundle-docker-entrypoint: warning: VALKEY_DISABLE_MODULES names LDAP, but {tmp_path}/valkey.conf:2 loads "
+        "it: the config wins; remove that line to leave the module out"
+    ) in stderr.splitlines()

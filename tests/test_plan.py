@@ -327,6 +327,136 @@ def test_redis_server_is_the_server_with_the_modules():
     assert "--protected-mode no" in plan.argv and plan.run_as == (999, 999)
 
 
+# ------------------------------------------------------------- what the config does against the environment
+
+
+def test_the_config_loading_a_disabled_module_says_so(tmp_path):
+    conf = tmp_path / "valkey.conf"
+    conf.write_text("port 6379\n" * 10 + "loadmodule /usr/lib/valkey/libvalkey_ldap.so\n")
+    plan = plan_for([str(conf)], {"VALKEY_DISABLE_MODULES": "ldap"})
+    assert "LDAP" in [m.key for m in plan.modules]  # the config still wins
+    assert [w for w in plan.warnings if "VALKEY_DISABLE_MODULES" in w] == [
+        f"VALKEY_DISABLE_MODULES names LDAP, but {conf}:11 loads it: the config wins; "
+        "remove that line to leave the module out"
+    ]
+    left_out = plan_for([str(conf)], {"VALKEY_MODULES": "json,search"})
+    assert [m.key for m in left_out.modules] == ["LDAP", "JSON", "SEARCH"]
+    assert [w for w in left_out.warnings if "VALKEY_MODULES" in w] == [
+        f"VALKEY_MODULES leaves LDAP out, but {conf}:11 loads it: the config wins; "
+        "remove that line to leave the module out"
+    ]
+    assert any(f"{conf}:11" in w for w in plan_for([str(conf)], {"VALKEY_MODULES": "none"}).warnings)
+    # Listed, or not named at all: nothing to say.
+    quiet = plan_for([str(conf)], {"VALKEY_MODULES": "ldap json"}).warnings
+    assert not any(f"{conf}:11" in w for w in quiet + plan_for([str(conf)]).warnings)
+
+
+def test_module_args_of_a_config_loaded_module_left_out_still_warn(tmp_path):
+    conf = tmp_path / "valkey.conf"
+    conf.write_text("loadmodule /usr/lib/valkey/libsearch.so\n")
+    plan = plan_for([str(conf)], {"VALKEY_MODULES": "json", "SEARCH_MODULE_ARGS": "--reader-threads 2"})
+    assert any(w.startswith(f"SEARCH_MODULE_ARGS ignored: SEARCH is loaded by {conf}:1") for w in plan.warnings)
+
+
+# ------------------------------------------------------------- mistakes the server would stop at
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        (
+            "loadmodule /usr/lib/valkey/libsearch.so --use-coordinator yes --reader-threads 2",
+            r"v.conf:2: --use-coordinator takes no value, and SEARCH fails to load with `--use-coordinator yes`: "
+            r"write --use-coordinator alone$",
+        ),
+        (
+            "loadmodule /usr/lib/valkey/libsearch.so --use-coordinator no",
+            r"v.conf:2: .*`--use-coordinator no`: remove --use-coordinator no \(off is its default\)$",
+        ),
+    ],
+)
+def test_a_valueless_flag_with_a_value_in_a_loadmodule_line_is_an_error(tmp_path, line, message):
+    conf = tmp_path / "v.conf"
+    conf.write_text(f"cluster-enabled yes\n{line}\n")
+    with pytest.raises(UsageError, match=message):
+        plan_for([str(conf)])
+
+
+ENV_FIX = "set SEARCH_MODULE_ARGS=--use-coordinator (or nothing: it is added in cluster mode)"
+
+
+@pytest.mark.parametrize(
+    "command, environ, where, fix",
+    [
+        (["--cluster-enabled", "yes", "--use-coordinator"], {}, "the command line", ENV_FIX),
+        ([], {"VALKEY_EXTRA_FLAGS": "--cluster-enabled yes --use-coordinator"}, "VALKEY_EXTRA_FLAGS", ENV_FIX),
+        (
+            ["--loadmodule", "/usr/lib/valkey/libsearch.so", "--use-coordinator"],
+            {},
+            "the command line",
+            'pass it in the module\'s own argument: "--loadmodule /usr/lib/valkey/libsearch.so --use-coordinator"',
+        ),
+    ],
+)
+def test_a_load_flag_given_as_a_server_setting_is_an_error(command, environ, where, fix):
+    with pytest.raises(UsageError) as caught:
+        plan_for(command, environ)
+    assert str(caught.value) == (
+        f"{where}: --use-coordinator is an argument of the SEARCH module's load, not a server setting "
+        f"(valkey-server stops at it: Bad directive); {fix}"
+    )
+
+
+def test_a_load_flag_on_a_line_of_its_own_in_the_config_is_an_error(tmp_path):
+    conf = tmp_path / "v.conf"
+    conf.write_text("cluster-enabled yes\nuse-coordinator\nloadmodule /usr/lib/valkey/libsearch.so\n")
+    with pytest.raises(UsageError) as caught:
+        plan_for([str(conf)])
+    assert str(caught.value).startswith(f"{conf}:2: --use-coordinator is an argument of the SEARCH module's load")
+    assert str(caught.value).endswith(f"add it to the loadmodule line, {conf}:3")
+
+
+@pytest.mark.parametrize(
+    "command, environ, config, message",
+    [
+        (
+            [],
+            {"VALKEY_MODULES": "search", "VALKEY_EXTRA_FLAGS": "--json.max-path-limit 256"},
+            None,
+            r"^VALKEY_EXTRA_FLAGS: json.max-path-limit is a setting of the json module \(JSON\), which is not loaded "
+            r"\(VALKEY_MODULES leaves it out\): valkey-server would refuse to start \(Unused Module Configuration\); "
+            r"remove the setting, or load JSON$",
+        ),
+        (
+            ["--bf.bloom-capacity", "1000"],
+            {"VALKEY_DISABLE_MODULES": "bloom"},
+            None,
+            r"^the command line: bf.bloom-capacity is a setting of the bf module \(BLOOM\), which is not loaded "
+            r"\(VALKEY_DISABLE_MODULES names it\)",
+        ),
+        ([], {"VALKEY_MODULES": "json"}, "ldap.servers ldap://x\n", r"v.conf:1: ldap.servers .*\(LDAP\)"),
+        ([], {"VALKEY_MODULES": "none"}, "port 1\nsearch.reader-threads 8\n", r"v.conf:2: search.reader-threads"),
+    ],
+)
+def test_a_setting_of_a_module_that_is_not_loaded_is_an_error(tmp_path, command, environ, config, message):
+    if config is not None:
+        conf = tmp_path / "v.conf"
+        conf.write_text(config)
+        command = [str(conf), *command]
+    with pytest.raises(UsageError, match=message):
+        plan_for(command, environ)
+
+
+def test_settings_of_loaded_modules_and_unknown_prefixes_pass(tmp_path):
+    conf = tmp_path / "v.conf"
+    conf.write_text("loadmodule /usr/lib/valkey/libvalkey_ldap.so\nldap.servers ldap://x\nother.setting 1\n")
+    plan = plan_for([str(conf), "--json.max-path-limit", "256"], {"VALKEY_MODULES": "json"})
+    assert [m.key for m in plan.modules] == ["LDAP", "JSON"]
+    missing = {k: v for k, v in DISCOVERED.items() if k != "BLOOM"}
+    with pytest.raises(UsageError, match=r"which is not loaded \(it is not in /usr/lib/valkey\)"):
+        plan_for(["--bf.bloom-capacity", "1"], discovered=missing)
+
+
 def test_protected_mode_off_unless_the_config_or_command_sets_it(tmp_path):
     assert "--protected-mode no" in plan_for([]).argv
     conf = tmp_path / "v.conf"

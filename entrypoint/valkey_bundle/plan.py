@@ -187,15 +187,26 @@ def make_plan(
         plan.modules.append(PlannedModule(loaded.key, loaded.path, loaded.args, loaded.origin))
         notes.append(f"{loaded.key}: loaded by {loaded.origin} ({loaded.path}); the config wins")
 
+    for key, loaded in from_config.items():
+        # The config wins over the environment: say so rather than let a setting do nothing.
+        if key in env.module_args:
+            warnings.append(f"{key}_MODULE_ARGS ignored: {key} is loaded by {loaded.origin}, whose arguments win")
+        if key in disabled:
+            warnings.append(
+                f"VALKEY_DISABLE_MODULES names {key}, but {loaded.origin} loads it: the config wins; "
+                "remove that line to leave the module out"
+            )
+        elif env.modules is not None and key not in wanted:
+            warnings.append(
+                f"VALKEY_MODULES leaves {key} out, but {loaded.origin} loads it: the config wins; "
+                "remove that line to leave the module out"
+            )
+
     for key in wanted:
+        if key in from_config:
+            continue
         if key in disabled:
             notes.append(f"{key}: disabled by VALKEY_DISABLE_MODULES")
-            continue
-        if key in from_config:
-            if key in env.module_args:
-                warnings.append(
-                    f"{key}_MODULE_ARGS ignored: {key} is loaded by {from_config[key].origin}, whose arguments win"
-                )
             continue
         if key not in discovered:
             raise UsageError(f"VALKEY_MODULES: module {key} is not in {env.modules_dir}")
@@ -211,6 +222,7 @@ def make_plan(
             state = "disabled" if prefix in disabled else "not loaded"
             warnings.append(f"{variable} ignored: module {prefix} is {state}")
 
+    _check_module_settings(plan, env, config, facts, discovered, wanted, disabled)
     _plan_coordinator(plan, env, facts)
     _check_cpu(plan, facts, machine, cpu_flags)
     coordinator_defaults = _coordinator_defaults(plan, config, facts)
@@ -241,6 +253,83 @@ def make_plan(
     head = [args[0]] + ([config_file] if config_file is not None else [])
     plan.argv = head + generated + rest
     return plan
+
+
+def _where(origin, directive, env):
+    """Where a setting was made: its file and line, VALKEY_EXTRA_FLAGS, or the command line."""
+    if origin == "the command line":
+        flag = "--" + directive
+        # An element may hold a whole directive (``--loadmodule /x.so --flag``): its first word counts.
+        if any(t.split(" ", 1)[0].lower() == flag for t in env.extra_flags):
+            return "VALKEY_EXTRA_FLAGS"
+    return origin
+
+
+def _check_module_settings(plan, env, config, facts, discovered, wanted, disabled):
+    """Refuse what valkey-server would refuse only once it is starting (or after it started):
+
+    - a value-less load flag with a value in a loadmodule line (``--use-coordinator yes``:
+      the module fails to load), where the entrypoint cannot rewrite the line;
+    - a value-less load flag as a server setting (``--use-coordinator`` on its own on the
+      command line: Bad directive);
+    - a module setting (``json.*``, ``bf.*``, ...) for a module that is not loaded (Unused
+      Module Configuration).
+    """
+    for module in plan.modules:
+        module_facts = facts.get(module.key)
+        if module.source == "env" or not module_facts:
+            continue
+        for i, token in enumerate(module.args[:-1]):
+            value = module.args[i + 1]
+            if token in module_facts.valueless_flags and value.lower() in TRUE_WORDS + FALSE_WORDS:
+                where = _where(module.source, "loadmodule", env)
+                fix = (
+                    f"write {token} alone"
+                    if value.lower() in TRUE_WORDS
+                    else f"remove {token} {value} (off is its default)"
+                )
+                raise UsageError(
+                    f"{where}: {token} takes no value, and {module.key} fails to load with `{token} {value}`: {fix}"
+                )
+    owners = {}  # value-less flag -> key of the module it belongs to
+    for key, module_facts in sorted(facts.items()):
+        for flag in module_facts.valueless_flags:
+            owners.setdefault(flag.lstrip("-").lower(), key)
+    loaded = {m.key for m in plan.modules}
+    by_name = {f.name.lower(): key for key, f in facts.items() if f.name}
+    for directive, (_, origin) in config.settings.items():
+        where = _where(origin, directive, env)
+        if directive in owners:
+            key = owners[directive]
+            flag = "--" + directive
+            module = next((m for m in plan.modules if m.key == key), None)
+            if module is None or module.source == "env":
+                auto = " (or nothing: it is added in cluster mode)" if facts[key].coordinator_flag == flag else ""
+                fix = f"set {key}_MODULE_ARGS={flag}{auto}"
+            elif module.source == "the command line":
+                fix = f'pass it in the module\'s own argument: "--loadmodule {module.path} {flag}"'
+            else:
+                fix = f"add it to the loadmodule line, {module.source}"
+            raise UsageError(
+                f"{where}: {flag} is an argument of the {key} module's load, not a server setting "
+                f"(valkey-server stops at it: Bad directive); {fix}"
+            )
+        prefix, dot, _ = directive.partition(".")
+        key = by_name.get(prefix) if dot else None
+        if key is None or key in loaded:
+            continue
+        if key in disabled:
+            why = "VALKEY_DISABLE_MODULES names it"
+        elif key not in discovered:
+            why = f"it is not in {env.modules_dir}"
+        elif env.modules is not None and key not in wanted:
+            why = "VALKEY_MODULES leaves it out"
+        else:
+            why = "nothing loads it"
+        raise UsageError(
+            f"{where}: {directive} is a setting of the {prefix} module ({key}), which is not loaded ({why}): "
+            f"valkey-server would refuse to start (Unused Module Configuration); remove the setting, or load {key}"
+        )
 
 
 def cluster_vars_set(env):
