@@ -5,12 +5,13 @@ import json
 import pytest
 from conftest import base_env, run_entrypoint
 
+from valkey_bundle.addresses import hosts_address
 from valkey_bundle.cluster_plan import Identity, decide_creator, match_self
 from valkey_bundle.command import normalise_command
 from valkey_bundle.errors import UsageError
 from valkey_bundle.module_files import ModuleFacts, parse_env_file
 from valkey_bundle.password_plan import Runtime
-from valkey_bundle.plan import final_server_args, make_plan
+from valkey_bundle.plan import final_server_args, lone_cluster_line, make_plan
 from valkey_bundle.secret import read_password
 from valkey_bundle.server_config import read_server_config
 from valkey_bundle.settings import read_bundle_env
@@ -31,13 +32,15 @@ CLUSTER = ["--cluster-enabled", "yes"]
 RUNTIME = Runtime(4242, 999, [("/tmp", True), ("/dev/shm", True)])
 
 
-def plan_for(command, environ=None, cwd="/", runtime=RUNTIME, identity=(999, None)):
+def plan_for(command, environ=None, cwd="/", runtime=RUNTIME, identity=(999, None), own_address=None):
     environ = environ or {}
     env = read_bundle_env(environ)
     env.password = read_password(environ)
     args, server_mode = normalise_command(command)
     config = read_server_config(final_server_args(args, env), cwd)
-    return make_plan(args, server_mode, env, DISCOVERED, FACTS, config, identity=identity, runtime=runtime)
+    return make_plan(
+        args, server_mode, env, DISCOVERED, FACTS, config, identity=identity, runtime=runtime, own_address=own_address
+    )
 
 
 def pairs(argv, flag):
@@ -195,6 +198,79 @@ def test_pod_ip_is_the_fallback_announce_ip():
     assert pairs(plan.argv, "--cluster-announce-ip") == ["10.9.9.9"]
     with pytest.raises(UsageError, match=r"^POD_IP='pending': not an IPv4 or IPv6 address"):
         plan_for(CLUSTER, {"POD_IP": "pending"})
+
+
+HOSTS = """127.0.0.1\tlocalhost
+::1\tlocalhost ip6-localhost ip6-loopback
+127.0.1.1\tbox.example box
+172.18.0.5\t323ac1b1b606  # the container
+fd00::5\tv6only
+"""
+
+
+def test_this_containers_address_comes_from_etc_hosts():
+    assert hosts_address(HOSTS, "323ac1b1b606") == "172.18.0.5"
+    assert hosts_address(HOSTS, "323AC1B1B606.") == "172.18.0.5"
+    assert hosts_address(HOSTS, "v6only") == "fd00::5"
+    assert hosts_address(HOSTS, "box") is None  # loopback: peers cannot reach that
+    assert hosts_address(HOSTS, "localhost") is None and hosts_address(HOSTS, "other") is None
+
+
+README_MEMBER = {
+    "VALKEY_CLUSTER_NODES": "valkey-0.valkey:6379,valkey-1.valkey:6379,valkey-2.valkey:6379",
+    "VALKEY_CLUSTER_ANNOUNCE_HOSTNAME": "valkey-1.valkey",
+}
+
+
+def test_without_an_announce_ip_this_containers_address_is_announced():
+    """The README's Docker cluster sets no announce IP (and Docker no POD_IP): the server would
+    learn its address only from a peer's MEET, and after a restart on a new IP keep telling
+    clients and peers its old one."""
+    plan = plan_for([*CLUSTER, "--appendonly", "yes"], README_MEMBER, own_address="172.18.0.5")
+    assert pairs(plan.argv, "--cluster-announce-ip") == ["172.18.0.5"]
+    assert plan.cluster.identity.announce_ip == "172.18.0.5"
+    assert not [w for w in plan.warnings if "announce" in w]
+    # A lone cluster node too.
+    assert pairs(plan_for(CLUSTER, own_address="172.18.0.5").argv, "--cluster-announce-ip") == ["172.18.0.5"]
+
+
+@pytest.mark.parametrize(
+    "command, environ, announced",
+    [
+        (CLUSTER, {"VALKEY_CLUSTER_ANNOUNCE_IP": "10.0.0.9"}, ["10.0.0.9"]),  # given: it wins
+        (CLUSTER, {"POD_IP": "10.0.0.8"}, ["10.0.0.8"]),
+        ([*CLUSTER, "--cluster-announce-ip", "10.0.0.7"], {}, ["10.0.0.7"]),  # the user's own
+        ([*CLUSTER, "--bind", "10.0.0.6"], {}, []),  # not listening where that address leads
+        ([], {}, []),  # not in cluster mode
+    ],
+)
+def test_a_given_announce_ip_or_a_specific_bind_is_left_alone(command, environ, announced):
+    plan = plan_for(command, environ, own_address="172.18.0.5")
+    assert pairs(plan.argv, "--cluster-announce-ip") == announced
+
+
+def test_an_announce_ip_in_the_config_file_that_is_not_this_containers_is_warned_about(tmp_path):
+    conf = tmp_path / "v.conf"
+    conf.write_text("cluster-enabled yes\ncluster-announce-ip 172.18.0.2\n")
+    plan = plan_for([str(conf)], own_address="172.18.0.5")
+    assert pairs(plan.argv, "--cluster-announce-ip") == []  # the config wins
+    assert f"{conf}:2: cluster-announce-ip 172.18.0.2 is not this container's address (172.18.0.5): " in " ".join(
+        plan.warnings
+    )
+    conf.write_text("cluster-enabled yes\ncluster-announce-ip 172.18.0.5\n")
+    assert not [w for w in plan_for([str(conf)], own_address="172.18.0.5").warnings if "announce" in w]
+
+
+def test_a_lone_cluster_node_says_how_a_cluster_is_formed(tmp_path):
+    plan = plan_for(CLUSTER, cwd=str(tmp_path))
+    assert plan.lone_cluster == f"{tmp_path}/nodes.conf"
+    assert lone_cluster_line(plan.lone_cluster).startswith(
+        f"cluster mode without VALKEY_CLUSTER_NODES, and {tmp_path}/nodes.conf lists no other node: this node stays "
+        "cluster_state:fail until it is made part of a cluster"
+    )
+    assert plan_for(CLUSTER, {"VALKEY_CLUSTER_NODES": THREE}).lone_cluster is None
+    assert plan_for([]).lone_cluster is None
+    assert plan_for([*CLUSTER, "--cluster-config-file", "c/n.conf"], cwd="/d").lone_cluster == "/d/c/n.conf"
 
 
 def test_env_overrides_the_config_file_with_a_warning(tmp_path):

@@ -94,3 +94,22 @@ def format_node(node):
 def first_label(hostname):
     """The human node name valkey shows in logs: ``db-0.svc.local`` -> ``db-0`` (an IP stays whole)."""
     return hostname if is_ip(hostname) else hostname.split(".", 1)[0]
+
+
+def hosts_address(hosts_text, name):
+    """The first address ``/etc/hosts`` text gives ``name`` that is not a loopback address, or None.
+
+    Docker and Kubernetes write the container's (pod's) address there under its host name:
+    the address its peers reach it on, which changes with every new container.
+    """
+    name = normalise_host(name)
+    for line in hosts_text.splitlines():
+        fields = line.split("#", 1)[0].split()
+        if len(fields) < 2 or name not in (normalise_host(n) for n in fields[1:]):
+            continue
+        address = fields[0].split("%", 1)[0]
+        if is_ip(address) and not (
+            address.startswith("127.") or address == "::1" or address.lower().startswith("fe80:")
+        ):
+            return address
+    return None

@@ -34,18 +34,33 @@ def hand_over_directory(path, uid, gid):
         warn(f"{failures} entries under {path} could not be handed to uid {uid}")
 
 
+def hand_over(targets, uid, gid):
+    """Carry out data_dir.handover's (paths to lchown, directories to walk)."""
+    chown, walks = targets
+    for path in walks:
+        hand_over_directory(path, uid, gid)
+    for path in chown:
+        try:
+            os.lchown(path, uid, gid)
+        except OSError as exc:
+            warn(f"cannot hand {path} to uid {uid}: {exc.strerror}")
+
+
 def drop_privileges(uid, gid):
-    os.setgroups([])
-    os.setgid(gid)
-    os.setuid(uid)
+    """Become uid:gid; a one-line error (None otherwise) when this process may not.
 
-
-def check_writable(path):
-    if path and os.path.isdir(path) and not os.access(path, os.W_OK):
-        warn(
-            f"{path} is not writable by uid {os.getuid()}: persistence (RDB/AOF, nodes.conf) will fail; "
-            "mount a volume this uid can write, or start the container as root"
+    The plan refuses a start without SETUID/SETGID when it can read the capabilities;
+    this is for when it could not (no /proc)."""
+    try:
+        os.setgroups([])
+        os.setgid(gid)
+        os.setuid(uid)
+    except OSError as exc:
+        return (
+            f"cannot switch to uid {uid} ({exc.strerror}): the container lacks SETUID or SETGID; add them "
+            f"(--cap-add SETUID --cap-add SETGID), or start it as the valkey user (--user {uid}:{gid})"
         )
+    return None
 
 
 def server_environment():
@@ -61,15 +76,23 @@ def run(plan):
     cluster = plan.cluster
     if plan.server:
         if plan.run_as and plan.data_dir:
-            hand_over_directory(plan.data_dir, *plan.run_as)
+            hand_over(plan.handover, *plan.run_as)
+        if plan.run_as:
+            problem = drop_privileges(*plan.run_as)
+            if problem:
+                from .errors import print_error
+
+                print_error(problem)
+                return 2
         if cluster and cluster.refresh_peers:
             from .nodes_conf import refresh_file
 
-            refresh_file(cluster.nodes_conf)  # before dropping root: the file keeps its owner
-        if plan.run_as:
-            drop_privileges(*plan.run_as)
-        else:
-            check_writable(plan.data_dir)
+            refresh_file(cluster.nodes_conf)  # as the server's user, who owns the file and /data
+        if plan.lone_cluster and peerless(plan.lone_cluster):
+            from .errors import info
+            from .plan import lone_cluster_line
+
+            info(lone_cluster_line(plan.lone_cluster))
         old = os.umask(0o077)
         if old != 0o022:
             os.umask(old)  # keep a umask someone chose on purpose
@@ -113,8 +136,13 @@ def run(plan):
 def alone(cluster):
     """Whether this node starts without cluster state: its nodes.conf is missing or lists no other
     node (a first start, a lost volume).  A node with peers there needs no helper."""
+    return peerless(cluster.nodes_conf)
+
+
+def peerless(nodes_conf):
+    """Whether ``nodes_conf`` is missing or lists no node but this one."""
     try:
-        with open(cluster.nodes_conf, "rb") as f:
+        with open(nodes_conf, "rb") as f:
             text = f.read()
     except FileNotFoundError:
         return True

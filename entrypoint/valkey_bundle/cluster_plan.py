@@ -91,8 +91,13 @@ def generated_setting(directive, value, variable, config, warnings):
     return [f"--{directive}", value]
 
 
-def plan_cluster(plan, env, config):
-    """Set ``plan.cluster`` and return the generated args for cluster mode."""
+def plan_cluster(plan, env, config, own_address=None):
+    """Set ``plan.cluster`` and return the generated args for cluster mode.
+
+    ``own_address``: this container's address, announced when no announce IP is given
+    (neither VALKEY_CLUSTER_ANNOUNCE_IP nor POD_IP, nor cluster-announce-ip in the config):
+    the server itself learns its address only from a peer's MEET, so after a restart on a
+    new IP it would go on telling clients and peers its old one."""
     warnings, notes = plan.warnings, plan.notes
     if not plan.cluster_enabled:
         if env.cluster_nodes:
@@ -124,6 +129,18 @@ def plan_cluster(plan, env, config):
         if not is_ip(announce_ip):
             raise UsageError(f"{variable}={announce_ip!r}: not an IPv4 or IPv6 address (for cluster-announce-ip)")
         args += generated_setting("cluster-announce-ip", announce_ip, variable, config, warnings)
+    elif own_address and "cluster-announce-ip" not in config.settings and binds is None:
+        announce_ip = own_address
+        args += ["--cluster-announce-ip", own_address]
+        notes.append(f"cluster-announce-ip: {own_address}, this container's address (no announce IP is given)")
+    elif own_address and "cluster-announce-ip" in config.settings and "cluster-announce-ip" not in config.late:
+        value, origin = config.settings["cluster-announce-ip"]
+        if value != [own_address]:
+            warnings.append(
+                f"{origin}: cluster-announce-ip {' '.join(value)} is not this container's address ({own_address}): "
+                "peers and clients are sent there; if it is an old address (CONFIG REWRITE writes it), remove the "
+                "line and the current one is announced"
+            )
     if env.announce_hostname:
         hostname = env.announce_hostname
         variable = "VALKEY_CLUSTER_ANNOUNCE_HOSTNAME"

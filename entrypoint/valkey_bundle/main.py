@@ -29,6 +29,28 @@ def valkey_account():
     return entry.pw_uid, entry.pw_gid
 
 
+def own_address(hosts="/etc/hosts"):
+    """This container's address, from /etc/hosts under its host name (no DNS), or None."""
+    from .addresses import hosts_address
+
+    try:
+        with open(hosts, encoding="utf-8", errors="replace") as f:
+            return hosts_address(f.read(), os.uname().nodename)
+    except OSError:
+        return None
+
+
+def effective_capabilities():
+    """The capabilities the entrypoint may use as root (data_dir.CAPABILITY_BITS), or None when unknown."""
+    from .data_dir import read_capabilities
+
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            return read_capabilities(f.read())
+    except OSError:
+        return None
+
+
 def gather_runtime(environ):
     """Where a private runtime file can go: $TMPDIR, /tmp, /dev/shm (a read-only root still has that)."""
     from .password_plan import Runtime
@@ -64,9 +86,27 @@ def build_plan(argv, environ):
     machine = os.uname().machine
     needs_cpu = any(f.cpu_features.get(machine) for f in facts.values())
     cpu_flags = read_cpu_flags() if needs_cpu else None
-    identity = (os.geteuid(), valkey_account() if os.geteuid() == 0 else None)
+    euid = os.geteuid()
+    identity = (euid, valkey_account() if euid == 0 else None)
     runtime = gather_runtime(environ) if env.password else None
-    plan = make_plan(args, server_mode, env, discovered, facts, config, machine, cpu_flags, identity, runtime)
+    announce = config.is_yes("cluster-enabled") and env.announce_ip is None
+    from .data_dir import look
+
+    plan = make_plan(
+        args,
+        server_mode,
+        env,
+        discovered,
+        facts,
+        config,
+        machine,
+        cpu_flags,
+        identity,
+        runtime,
+        own_address=own_address() if announce else None,
+        capabilities=effective_capabilities() if euid == 0 else None,
+        data=look(config, with_access=euid != 0),
+    )
     if plan.run_as:
         # Read here as root, the config is opened again by the server after the drop.
         from .file_access import unreadable_config

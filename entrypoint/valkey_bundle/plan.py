@@ -3,6 +3,8 @@
 The plan is what dry run prints and what apply carries out.
 """
 
+import os
+
 from .env_values import FALSE_WORDS, TRUE_WORDS
 from .errors import UsageError
 from .module_files import module_key
@@ -27,7 +29,9 @@ class Plan:
         "cluster_enabled",
         "coordinator",
         "data_dir",
+        "handover",
         "index_guard",
+        "lone_cluster",
         "modules",
         "notes",
         "password",
@@ -41,6 +45,8 @@ class Plan:
         self.server = server
         self.run_as = None  # (uid, gid) to switch to before exec, when started as root
         self.data_dir = None  # the server's working directory, to hand to run_as
+        self.handover = ([], [])  # (paths to lchown, directories to walk) there, for run_as
+        self.lone_cluster = None  # nodes.conf of a cluster node nothing forms a cluster for
         self.modules = []
         self.cluster_enabled = False
         self.cluster = None  # cluster_plan.ClusterPlan in cluster mode
@@ -139,7 +145,20 @@ def final_server_args(args, env):
 
 
 def make_plan(
-    args, server_mode, env, discovered, facts, config, machine=None, cpu_flags=None, identity=None, runtime=None
+    args,
+    server_mode,
+    env,
+    discovered,
+    facts,
+    config,
+    machine=None,
+    cpu_flags=None,
+    identity=None,
+    runtime=None,
+    *,
+    own_address=None,
+    capabilities=None,
+    data=None,
 ):
     """Build the plan from the normalised command and what was read before.
 
@@ -147,7 +166,11 @@ def make_plan(
     ``facts``: {key: ModuleFacts}; ``config``: ServerConfig read from the final
     server args (None outside server mode); ``machine``/``cpu_flags``: this CPU;
     ``identity``: (effective uid, (uid, gid) of the valkey account or None);
-    ``runtime``: password_plan.Runtime (needed when a password is set).
+    ``runtime``: password_plan.Runtime (needed when a password is set);
+    ``own_address``: this container's address (addresses.hosts_address), looked up in
+    cluster mode when no announce IP is given; ``capabilities``: the effective
+    capabilities of a root start (data_dir.read_capabilities), None when unknown;
+    ``data``: data_dir.DataDir of the server's directory, None when not looked at.
     """
     if not server_mode:
         plan = Plan(list(args), server=False)
@@ -228,14 +251,17 @@ def make_plan(
     coordinator_defaults = _coordinator_defaults(plan, config, facts)
     _plan_index_guard(plan, env, config)
 
-    _plan_user(plan, identity, config.cwd)
+    _plan_user(plan, identity, config, data, capabilities)
     config_file, rest = split_server_args(final_server_args(args, env))
     generated = [loadmodule_arg(m.path, m.args) for m in plan.modules if m.source == "env"]
     generated += coordinator_defaults
-    if cluster_vars_set(env) or (plan.cluster_enabled and env.announce_ip):
+    if cluster_vars_set(env) or (plan.cluster_enabled and (env.announce_ip or own_address)):
         from .cluster_plan import plan_cluster
 
-        generated += plan_cluster(plan, env, config)
+        generated += plan_cluster(plan, env, config, own_address)
+    if plan.cluster_enabled and not env.cluster_nodes:
+        # Nothing forms a cluster for this node: say how one is formed, if it has no peers yet.
+        plan.lone_cluster = os.path.join(config.cwd, config.value("cluster-config-file") or "nodes.conf")
     if "protected-mode" not in config.settings:
         # As in the official image: a container's port is reachable only where it is
         # published, and with protected mode on, clients through a published port
@@ -343,6 +369,15 @@ def cluster_vars_set(env):
     )
 
 
+def lone_cluster_line(nodes_conf):
+    """The start line of a cluster node that has no peers and no VALKEY_CLUSTER_NODES."""
+    return (
+        f"cluster mode without VALKEY_CLUSTER_NODES, and {nodes_conf} lists no other node: this node stays "
+        "cluster_state:fail until it is made part of a cluster (valkey-cli --cluster create, or CLUSTER MEET "
+        "from a member); set VALKEY_CLUSTER_NODES on every member to have them form one by themselves"
+    )
+
+
 def has_password(config):
     """Whether the config or the command asks clients to authenticate."""
     return any(name in config.settings for name in ("requirepass", "aclfile", "user"))
@@ -401,14 +436,21 @@ def _warn_open_access(plan, config):
         )
 
 
-def _plan_user(plan, identity, data_dir):
-    """Started as root: hand the working directory to valkey and run as valkey."""
+def _plan_user(plan, identity, config, data, capabilities):
+    """Started as root: hand the working directory to valkey and run as valkey.  Started as
+    another uid: refuse a directory that uid cannot use where the server would exit."""
+    from .data_dir import access_problems, capability_error, handover, missing_capabilities
+
     if identity is None:
         return
     euid, account = identity
-    plan.data_dir = data_dir
+    data_dir = plan.data_dir = config.cwd
     if euid != 0:
         plan.notes.append(f"running as uid {euid}, as started")
+        errors, warnings = access_problems(data, euid, config.is_yes("appendonly"), plan.cluster_enabled)
+        if errors:
+            raise UsageError(errors[0])
+        plan.warnings += warnings
     elif account is None:
         plan.warnings.append("started as root and there is no 'valkey' user: valkey-server runs as root")
     else:
@@ -420,7 +462,19 @@ def _plan_user(plan, identity, data_dir):
                 "run it in a data directory (WORKDIR /data, or `dir` in the config)"
             )
         else:
-            plan.notes.append(f"started as root: {data_dir} goes to uid {account[0]}, then the server runs as it")
+            # Not looked at (a caller without the snapshot): walk it if its top is not theirs, as apply checks.
+            plan.handover = handover(data, account[0]) if data is not None else ([], [data_dir])
+            chown, walks = plan.handover
+            if walks == [data_dir]:
+                what = f"{data_dir} goes to uid {account[0]}"
+            elif chown or walks:
+                what = f"in {data_dir}, {', '.join(chown + walks)} go to uid {account[0]}"
+            else:
+                what = f"{data_dir} and what sits in it belong to uid {account[0]}"
+            plan.notes.append(f"started as root: {what}, then the server runs as it")
+        switch, chown = missing_capabilities(capabilities, any(plan.handover))
+        if switch or chown:
+            raise UsageError(capability_error(switch, chown, data_dir, *account))
 
 
 SYSTEM_TOP_DIRS = frozenset(["bin", "boot", "dev", "etc", "lib", "lib32", "lib64", "proc", "run", "sbin", "sys", "usr"])
