@@ -298,6 +298,7 @@ COPY modules/ldap/module.env /usr/local/lib/valkey-bundle/modules/ldap/module.en
 # library the server and the modules need must resolve.
 RUN --network=none ln -s /usr/local/lib/valkey-bundle/entrypoint/bundle-docker-entrypoint /usr/local/bin/bundle-docker-entrypoint \
  && ln -s /usr/local/lib/valkey-bundle/entrypoint/bundle-healthcheck /usr/local/bin/bundle-healthcheck \
+ && ln -s /usr/local/lib/valkey-bundle/entrypoint/bundle-info /usr/local/bin/bundle-info \
  && python3 -m compileall -q --invalidation-mode checked-hash /usr/local/lib/valkey-bundle/entrypoint \
  && for file in /usr/local/bin/valkey-server /usr/lib/valkey/*.so; do \
         if ldd "$file" | grep 'not found'; then echo "$file: missing libraries" >&2; exit 1; fi; \
@@ -335,6 +336,22 @@ LABEL org.opencontainers.image.title="valkey-bundle" \
       org.valkey-bundle.bloom.build="${BLOOM_BUILD}" \
       org.valkey-bundle.ldap.build="${LDAP_BUILD}" \
       org.valkey-bundle.substitutes="${SUBSTITUTES}"
+# The same labels, readable inside the container: bundle-info prints them beside the
+# modules the server has loaded (a stand-in answers MODULE LIST like a real module).
+RUN --network=none printf '%s\n' \
+        "org.opencontainers.image.version=${IMAGE_VERSION}" \
+        "org.opencontainers.image.revision=${IMAGE_REVISION}" \
+        "org.valkey-bundle.valkey.version=${VALKEY_VERSION}" \
+        "org.valkey-bundle.search.version=${SEARCH_VERSION}" \
+        "org.valkey-bundle.json.version=${JSON_VERSION}" \
+        "org.valkey-bundle.bloom.version=${BLOOM_VERSION}" \
+        "org.valkey-bundle.ldap.version=${LDAP_VERSION}" \
+        "org.valkey-bundle.search.build=${SEARCH_BUILD}" \
+        "org.valkey-bundle.json.build=${JSON_BUILD}" \
+        "org.valkey-bundle.bloom.build=${BLOOM_BUILD}" \
+        "org.valkey-bundle.ldap.build=${LDAP_BUILD}" \
+        "org.valkey-bundle.substitutes=${SUBSTITUTES}" \
+        > /usr/local/lib/valkey-bundle/image-labels
 
 WORKDIR /data
 EXPOSE 6379 16379 26673
