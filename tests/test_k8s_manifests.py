@@ -498,6 +498,25 @@ def test_probes(rendered, probe):
     assert command[1:] == [probe], f"{probe}Probe arguments {command[1:]}"
 
 
+def test_a_stopping_primary_hands_its_slots_over(rendered):
+    """The preStop hook hands a primary's slots to its replica before the SIGTERM, the server's
+    SIGTERM path fails over when the hook could not and skips the final snapshot, and the grace
+    period covers both (tests/faults and bench/faults.py measure what each brings)."""
+    hook = ((rendered.container.get("lifecycle") or {}).get("preStop") or {}).get("exec") or {}
+    command = hook.get("command") or []
+    assert command and posixpath.basename(command[0]) == "bundle-healthcheck" and command[1:] == ["prestop"], (
+        f"{rendered.name}: preStop must exec bundle-healthcheck prestop, got {command}"
+    )
+    volume, key = rendered.file_source(CONFIG_PATH)
+    cm = rendered.get("ConfigMap", volume["configMap"]["name"], rendered.namespace)
+    conf = config_directives(cm["data"][key])
+    on_sigterm = conf.get("shutdown-on-sigterm", ["default"])[-1].split()
+    assert "failover" in on_sigterm and "nosave" in on_sigterm, f"shutdown-on-sigterm {on_sigterm}"
+    # The hook's bound (10 s) and the server's wait for lagging replicas (shutdown-timeout,
+    # 10 s by default) before the AOF's fsync.
+    assert rendered.pod_spec.get("terminationGracePeriodSeconds", 30) >= 30
+
+
 def test_storage_and_security(rendered):
     sts = rendered.statefulset
     templates = {t["metadata"]["name"]: t for t in sts["spec"].get("volumeClaimTemplates", [])}
