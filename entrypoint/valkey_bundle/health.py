@@ -4,7 +4,8 @@ liveness   the process answers: PONG, or LOADING / MASTERDOWN / NOAUTH (busy, no
 startup    PONG: the data set is loaded
 readiness  PONG, and in cluster mode cluster_state:ok and, on a replica, the link to its
            primary up and not in a full sync (a rolling restart must not take the next member
-           while this one's copy of a shard is still catching up)
+           while this one's copy of a shard is still catching up); with search loaded, every
+           index its peers have is here and none is still being built (index_state.py)
 prestop    (the pod's preStop hook, not a state) a primary hands its slots to an in-sync replica
            and waits until it is a replica itself; see handover.py
 """
@@ -52,7 +53,10 @@ def check(mode, host, port, password):
                 synced, why = replica_in_sync(conn)
                 if not synced:
                     return False, why
-                return True, f"PONG, cluster_state:ok{why}"
+                indexed, indexes = search_indexes_ready(conn, password)
+                if not indexed:
+                    return False, indexes
+                return True, f"PONG, cluster_state:ok{why}{indexes}"
             return True, pong
     except OSError as exc:
         return False, f"cannot reach {host}:{port}: {exc}"
@@ -73,6 +77,48 @@ def replica_in_sync(conn):
     if fields.get("master_link_status") != "up":
         return False, f"replica of {primary}: link down"
     return True, ", replica in sync"
+
+
+def search_indexes_ready(conn, password):
+    """(True, "") without search; (True, ", search indexes as on N peers") when this member has
+    every index its reachable peers have and builds none; else (False, why)."""
+    from .cluster_view import parse_nodes
+    from .index_state import index_names, parse_info, readiness_problem
+
+    local = index_names(conn.call("FT._LIST"))
+    if local is None:
+        return True, ""  # no search module (or it refused): nothing to wait for
+    nodes = conn.call("CLUSTER", "NODES")
+    peers = [
+        (n.ip, n.port)
+        for n in parse_nodes(nodes if isinstance(nodes, str) else "")
+        if n.ip and n.port and not {"myself", "fail", "fail?", "handshake", "noaddr"} & n.flags
+    ]
+    answers = {}
+    if peers:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(len(peers)) as pool:
+            for address, names in zip(peers, pool.map(lambda a: peer_indexes(*a, password), peers), strict=True):
+                if names is not None:
+                    answers[f"{address[0]}:{address[1]}"] = names
+    problem = readiness_problem(local, answers, parse_info(conn.call("INFO", "search")))
+    if problem:
+        return False, problem
+    return True, f", search indexes as on {len(answers)} peers"
+
+
+def peer_indexes(host, port, password):
+    """FT._LIST of a peer, or None when it cannot say (unreachable, loading, refused)."""
+    from .index_state import index_names
+
+    try:
+        with Connection(host, port, timeout=1.0) as peer:
+            if authenticate(peer, password):
+                return None
+            return index_names(peer.call("FT._LIST"))
+    except OSError:
+        return None
 
 
 def main(argv, environ=None):
