@@ -94,14 +94,22 @@ def search_indexes_ready(conn, password):
         for n in parse_nodes(nodes if isinstance(nodes, str) else "")
         if n.ip and n.port and not {"myself", "fail", "fail?", "handshake", "noaddr"} & n.flags
     ]
-    answers = {}
-    if peers:
-        from concurrent.futures import ThreadPoolExecutor
+    # All peers at once: the probe has a few seconds, an unreachable peer costs one.
+    # (threading, not concurrent.futures: python3-minimal in the image lacks the latter.)
+    import threading
 
-        with ThreadPoolExecutor(len(peers)) as pool:
-            for address, names in zip(peers, pool.map(lambda a: peer_indexes(*a, password), peers), strict=True):
-                if names is not None:
-                    answers[f"{address[0]}:{address[1]}"] = names
+    answers = {}
+
+    def ask(host, port):
+        names = peer_indexes(host, port, password)
+        if names is not None:
+            answers[f"{host}:{port}"] = names
+
+    threads = [threading.Thread(target=ask, args=peer) for peer in peers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     problem = readiness_problem(local, answers, parse_info(conn.call("INFO", "search")))
     if problem:
         return False, problem
