@@ -141,6 +141,8 @@ SERVER_MESSAGES = {
     "Unused Module Configuration",
     "Error moving temp append only file ... Permission denied",
     "Can't open the append-only file ... Permission denied",
+    "MISCONF Errors writing to the AOF file: No space left on device",
+    "Bad file format reading the append only file",
 }
 # Quoted in the symptom column but not messages: settings, states, commands.
 NOT_MESSAGES = {"--use-coordinator yes", "fail", "./build.sh"}
