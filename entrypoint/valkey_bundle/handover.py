@@ -78,9 +78,14 @@ def hand_over(host, port, password, timeout=HANDOVER_TIMEOUT):
             if isinstance(reply, ReplyError):
                 return False, f"CLUSTER FAILOVER on {ip}:{replica_port}: {reply}"
             while time.monotonic() - started < timeout:
-                if info_fields(conn, "replication").get("role") == "slave":
+                replication = info_fields(conn, "replication")
+                if replication.get("role") == "slave":
                     took = time.monotonic() - started
                     return True, f"slots handed to {ip}:{replica_port} in {took:.2f} s"
+                if not any(r[:2] == (ip, replica_port) for r in in_sync_replicas(replication)):
+                    # Stopping too (a whole node pool drained): waiting on would only keep
+                    # this primary's writes paused until the failover times out.
+                    return False, f"{ip}:{replica_port} went away before it took the slots"
                 time.sleep(0.05)
             return False, f"{ip}:{replica_port} did not take the slots within {timeout:.0f} s"
     except OSError as exc:
