@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -97,6 +98,8 @@ def run_case(name: str, cluster: fault_kit.FaultCluster, workdir: Path) -> fault
 
 
 def main() -> int:
+    # A SIGTERM (a timeout's) unwinds like Ctrl-C, so that the containers go.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", default="rolling,killed,cut,disk,stopped")
     parser.add_argument("--image", help="an image to use as it is (default: build the container tests' image)")

@@ -598,6 +598,8 @@ class FaultCluster:
             time.sleep(max(0.0, tick - time.monotonic()))
             if self.probe(member, "startup"):
                 break
+            if not member.running():
+                raise AssertionError(f"{member.alias} exited:\n{member.logs()[-3000:]}")
             tick += period
         else:
             raise AssertionError(f"{member.alias}: startup probe failing after {limit} tries:\n{member.logs()[-3000:]}")
