@@ -142,6 +142,7 @@ class Stream:
     mismatches: int = 0  # read kind: a key just written read back missing or different
     last_ok: float = 0.0
     last_error: float = 0.0
+    last_error_text: str = ""
     keys: Iterator[tuple[int, str]] | None = dataclasses.field(default=None, repr=False)
     # (time, error) of the first errors, to see what a figure is made of
     error_log: list[tuple[float, str]] = dataclasses.field(default_factory=list, repr=False)
@@ -219,7 +220,7 @@ class Load:
                         continue
                 if work(client, stream):
                     continue
-                lost = stream.error_log and stream.error_log[-1][1].startswith("ValkeyClusterException")
+                lost = stream.last_error_text.startswith("ValkeyClusterException")
                 if lost or time.monotonic() - max(stream.last_ok, made) > CLIENT_LOST:
                     # The client lost the cluster (every address it knew is gone, as after
                     # restarts that gave each pod a new IP): find it again from the members'
@@ -238,9 +239,10 @@ class Load:
             stream.last_ok = now
         else:
             stream.last_error = now
+            stream.last_error_text = f"{type(exc).__name__}: {exc}" if exc else "refused"
             stream.errors[error_name(exc) if exc else "refused"] += 1
             if len(stream.error_log) < 200:
-                stream.error_log.append((now, f"{type(exc).__name__}: {exc}" if exc else "refused"))
+                stream.error_log.append((now, stream.last_error_text))
 
     def _keys(self, stream: Stream) -> Iterator[tuple[int, str]]:
         """(sequence number, key) of this thread's writes: a new key each time, in its slot range."""
