@@ -100,3 +100,9 @@ def replica(kit: ClusterKit, primary: Node, name: str) -> Node:
 
     kit.wait(f"{name} in sync with {primary.alias}", in_sync, [primary, node])
     return node
+
+
+def module_args(node: Node, module: str) -> list[str]:
+    """The arguments ``module`` was loaded with on ``node`` (MODULE LIST)."""
+    loaded = next(m for m in node.call("MODULE", "LIST") if m[1] == module)
+    return dict(zip(loaded[::2], loaded[1::2], strict=True))["args"]

@@ -1,7 +1,7 @@
 """search (valkey-search) at work on one node: indexes on HASH and on JSON documents with
 TEXT, TAG, NUMERIC and VECTOR (HNSW and FLAT) fields; FT.SEARCH by tag, numeric range,
 text and KNN, each answer checked against one computed here from the same documents
-(search_kit.py); FT.INFO; indexes and documents back after a restart from the RDB file
+(search_kit.py); FT.AGGREGATE; FT.INFO; indexes and documents back after a restart from the RDB file
 and from the AOF.
 
 Two nodes for the module (module scope), started through the entrypoint: one keeps its
@@ -142,6 +142,26 @@ def test_knn_order_matches_the_distances(real_image, rdb_node, index):
         vector = query_vector(QUERY_SEEDS[0])
         hits = knn(conn, index, field, "FLAT", vector, K, where="@genre:{poetry}")
     check_knn(hits, poetry, vector, metric, K, f"{field} among poetry")
+
+
+def test_ft_aggregate_groups_and_reduces(rdb_node):
+    """FT.AGGREGATE: the books of a range of years grouped by genre, counted and their years summed."""
+    low, high = HASH_BOOKS[10].year, HASH_BOOKS[99].year
+    chosen = [b for b in HASH_BOOKS if low <= b.year <= high]
+    expected = {}
+    for book in chosen:
+        count, total = expected.get(book.genre, (0, 0))
+        expected[book.genre] = (count + 1, total + book.year)
+    with rdb_node.connect(timeout=SEARCH_TIMEOUT) as conn:
+        reply = conn.call(
+            *("FT.AGGREGATE", "books", f"@year:[{low} {high}]", "LOAD", "2", "@genre", "@year"),
+            *("GROUPBY", "1", "@genre", "REDUCE", "COUNT", "0", "AS", "n"),
+            *("REDUCE", "SUM", "1", "@year", "AS", "total"),
+        )
+    assert isinstance(reply, list), reply
+    rows = [dict(zip(row[::2], row[1::2], strict=True)) for row in reply[1:]]
+    found = {row["genre"]: (int(row["n"]), float(row["total"])) for row in rows}
+    assert found == expected, reply
 
 
 def test_ft_info_describes_the_indexes(rdb_node, with_json):

@@ -1,10 +1,15 @@
 """search across shards: three containers that the entrypoint alone forms into a cluster
-(VALKEY_CLUSTER_NODES, cluster_kit.py), with the coordinator switched on by the entrypoint
-(no --use-coordinator given here). An index is created on one member and documents are
-written through that member, following its MOVED redirects, so that every shard holds
-some; a search on any member must then answer with the documents of all three shards.
-Then every member is recreated on a new address (same name and volume) and the same
-searches must answer the same.
+(VALKEY_CLUSTER_NODES, cluster_kit.py; appendonly yes, as deploy/k8s), with the
+coordinator switched on by the entrypoint (no --use-coordinator given here). An index is
+created on one member and documents are written through that member, following its
+MOVED redirects, so that every shard holds some; a search on any member must then
+answer with the documents of all three shards, and FT.DROPINDEX on one member drops the
+index everywhere. Then one member, and later every member, is killed and started again
+on its volume: the indexes come back from the AOF (the search index guard rewrote it
+after FT.CREATE), readiness waits for them, and every member answers the same. Without
+the guard, the upstream bug it works around shows: the restarted member lacks the
+index, its readiness says so, and a query through another member is an error, not a
+silent partial answer.
 
 The tests run in file order on the one cluster (module scope).
 """
@@ -12,11 +17,23 @@ The tests run in file order on the one cluster (module scope).
 from __future__ import annotations
 
 import ipaddress
+import time
 
 import pytest
 
+from valkey_bundle.resp import ReplyError
+
 from . import real_kit
-from .search_kit import books, check_knn, hash_index, index_listed, knn, pairs, query_vector, search_keys
+from .search_kit import (
+    books,
+    check_knn,
+    hash_index,
+    index_listed,
+    knn,
+    pairs,
+    query_vector,
+    search_keys,
+)
 
 pytestmark = pytest.mark.real
 
@@ -91,19 +108,18 @@ def every_answer(member) -> dict:
     return found
 
 
-def complete(member) -> bool:
+def complete(member, index: str = "docs") -> bool:
     """Whether the member's answers hold every document of every shard (so far)."""
     try:
-        found = every_answer(member)
+        with member.connect(timeout=SEARCH_TIMEOUT) as conn:
+            return all(search_keys(conn, index, query)[1] == expected for query, expected in QUERIES.items())
     except AssertionError:  # an error reply while the cluster settles
         return False
-    return all(found[query][1] == expected for query, expected in QUERIES.items())
 
 
 def test_the_entrypoint_turned_the_coordinator_on(shards):
     for member in shards:
-        search = next(m for m in member.call("MODULE", "LIST") if m[1] == "search")
-        args = dict(zip(search[::2], search[1::2], strict=True))["args"]
+        args = real_kit.module_args(member, "search")
         assert "--use-coordinator" in args, f"{member.alias}: search loaded with {args}"
         # The coordinator's port is the one port opened beside the client and cluster-bus ports.
         assert listening_ports(member) == CLUSTER_PORTS, member.alias
@@ -130,6 +146,97 @@ def test_every_member_answers_with_every_shards_documents(kit, shards, indexed):
     assert int(info["num_docs"]) == COUNT, info
 
 
+def readiness(member) -> tuple[int, str]:
+    """(exit status, output) of ``bundle-healthcheck readiness`` in the member's container."""
+    code, out = member.exec("bundle-healthcheck", "readiness")
+    return code, out.strip()
+
+
+def ready(member) -> bool:
+    return readiness(member)[0] == 0
+
+
+def test_partial_answers_are_off_beside_the_coordinator(shards):
+    for member in shards:
+        reply = member.call("CONFIG", "GET", "search.enable-partial-results")
+        assert reply == ["search.enable-partial-results", "no"], f"{member.alias}: {reply}"
+
+
+def test_an_index_dropped_on_one_member_is_gone_from_every_member(kit, shards, indexed):
+    entry, other = shards[0], shards[2]
+    assert entry.call(*hash_index("scratch", "scratch:"), timeout=10) == "OK"
+    kit.wait("scratch on every member", lambda: all(index_listed(m, "scratch") for m in shards), shards, timeout=60)
+    reply = other.call("FT.DROPINDEX", "scratch", timeout=10)
+    assert reply == "OK", reply
+    kit.wait("scratch gone everywhere", lambda: not any(index_listed(m, "scratch") for m in shards), shards, 60)
+    assert all(sorted(m.call("FT._LIST")) == ["docs"] for m in shards)
+
+
+def test_a_member_killed_and_started_on_its_volume_comes_back_with_its_indexes(kit, shards, indexed):
+    member = shards[1]
+    # The guard rewrote the AOF after the index set last changed (FT.DROPINDEX above).
+    persisted = "search index guard: the AOF now holds the indexes "
+
+    def guarded() -> bool:  # scratch came and went; the guard may have seen it or not
+        held = [line.split(persisted)[1] for line in member.logs().splitlines() if persisted in line]
+        return held[-1:] == ["docs"]
+
+    kit.wait(f"the index guard of {member.alias} to rewrite the AOF", guarded, [member], timeout=30)
+    before = every_answer(shards[0])
+    killed = time.monotonic()
+    real_kit.restart(kit, member, graceful=False)  # killed: what is on its volume is all there is
+    kit.wait("the cluster to heal", lambda: kit.formed(shards), shards, timeout=120)
+    kit.wait(f"{member.alias} to be ready", lambda: ready(member), shards, timeout=120)
+    print(f"\n{member.alias}: killed, started again, ready with its index after {time.monotonic() - killed:.1f} s")
+    assert "DB loaded from append only file" in member.logs()
+    assert member.call("FT._LIST") == ["docs"]
+    for other in shards:
+        kit.wait(f"{other.alias} to find every document", lambda m=other: complete(m), shards, timeout=60)
+        assert every_answer(other) == before, other.alias
+
+
+def test_without_the_guard_the_restarted_member_lacks_the_index_and_says_so(kit, shards, indexed):
+    """The upstream bug the guard works around (README: Search indexes and restarts): a
+    member restarted from its AOF lacks the indexes created since its last AOF rewrite.
+    What the image makes of it: readiness fails naming the index, and a query through a
+    healthy member is an error, never a silent partial answer (SOMESHARDS asks for one)."""
+    member, entry = shards[2], shards[0]
+    member.extra_env["VALKEY_SEARCH_INDEX_GUARD"] = "no"
+    try:
+        real_kit.restart(kit, member)  # stopped cleanly, started without the guard
+        kit.wait("the cluster to heal", lambda: kit.formed(shards), shards, timeout=120)
+        kit.wait(f"{member.alias} ready", lambda: ready(member), shards, timeout=120)
+        assert entry.call(*hash_index("late", "doc:"), timeout=10) == "OK"
+        kit.wait("late on every member", lambda: all(index_listed(m, "late") for m in shards), shards, timeout=60)
+        kit.wait("late to index every shard", lambda: complete(entry, "late"), shards, timeout=60)
+        real_kit.restart(kit, member, graceful=False)
+        kit.wait("the cluster to heal", lambda: kit.formed(shards), shards, timeout=120)
+        assert sorted(member.call("FT._LIST")) == ["docs"], "the bug: late is gone from the restarted member"
+        code, out = readiness(member)
+        assert code == 1 and "lacks search indexes its peers have: late (on " in out, out
+        query = ("FT.SEARCH", "late", "@genre:{poetry}", "NOCONTENT", "LIMIT", "0", "10000")
+        with entry.connect(timeout=SEARCH_TIMEOUT) as conn:
+            reply = conn.call(*query)
+            assert isinstance(reply, ReplyError), f"a partial answer, not an error: {reply[0]} documents"
+            partial = conn.call(*query, "SOMESHARDS")
+        poetry = QUERIES["@genre:{poetry}"]
+        own = set(member.call("KEYS", "doc:*"))
+        assert isinstance(partial, list) and set(partial[1:]) == poetry - own, "SOMESHARDS: the other shards' only"
+        # The repair: drop the index and create it again; every member builds it anew.
+        assert entry.call("FT.DROPINDEX", "late", timeout=10) == "OK"
+        kit.wait("late dropped everywhere", lambda: not any(index_listed(m, "late") for m in shards), shards, 60)
+        assert entry.call(*hash_index("late", "doc:"), timeout=10) == "OK"
+        kit.wait("late on every member again", lambda: all(index_listed(m, "late") for m in shards), shards, 60)
+        kit.wait(f"{member.alias} ready again", lambda: ready(member), shards, timeout=120)
+        kit.wait("late to answer in full", lambda: complete(entry, "late"), shards, timeout=60)
+    finally:
+        member.extra_env.pop("VALKEY_SEARCH_INDEX_GUARD", None)
+    assert entry.call("FT.DROPINDEX", "late", timeout=10) == "OK"
+    real_kit.restart(kit, member)  # with the guard again, as the other members
+    kit.wait("the cluster to heal", lambda: kit.formed(shards), shards, timeout=120)
+    kit.wait(f"{member.alias} ready", lambda: ready(member), shards, timeout=120)
+
+
 def test_recreated_on_new_addresses_the_searches_answer_the_same(kit, shards, indexed):
     before = every_answer(shards[0])
     old = {m.ip for m in shards}
@@ -139,6 +246,7 @@ def test_recreated_on_new_addresses_the_searches_answer_the_same(kit, shards, in
     kit.wait("the cluster to heal on the new addresses", lambda: kit.formed(shards), shards, timeout=120)
     for member in shards:
         kit.wait(f"{member.alias} to find every document again", lambda m=member: complete(m), shards, timeout=90)
+        assert ready(member), readiness(member)
         after = every_answer(member)
         assert {q: after[q] for q in QUERIES} == {q: before[q] for q in QUERIES}, member.alias
         assert [key for key, _ in after["knn"]] == [key for key, _ in before["knn"]], member.alias
