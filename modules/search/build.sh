@@ -89,6 +89,25 @@ cmake -S "$src" -B "$build" -G Ninja -Wno-dev \
     -DCMAKE_POLICY_VERSION_MINIMUM=3.5
 ninja -C "$build" -j "$jobs" libsearch
 
+# The CPU features the module was compiled for (upstream's -m flags on its own targets,
+# marked by -falign-functions=5) must be the ones module.env declares: the entrypoint's
+# preflight refuses a CPU by that list, so a flag upstream adds must not slip past it.
+if [ "$(uname -m)" = x86_64 ]; then
+    declared=$(printf '%s' "$MODULE_CPU_FEATURES_X86_64" | tr ' ' '\n' | sort -u | paste -sd ' ')
+    compiled=$(grep -e '-falign-functions=5' "$build/build.ninja" | tr ' ' '\n' |
+        grep -E '^-m(arch=.*|[a-z0-9.]+)$' | sort -u | sed 's/^-m//' | while read -r flag; do
+            case $flag in
+                sse4.2) printf 'sse4_2\npopcnt\n' ;; pclmul) echo pclmulqdq ;; prfchw) echo 3dnowprefetch ;;
+                avx | avx2 | fma | aes | cx16) echo "$flag" ;;
+                *) echo "UNKNOWN:-m$flag" ;;
+            esac
+        done | sort -u | paste -sd ' ')
+    if [ "$compiled" != "$declared" ]; then
+        echo "$prog: compiled for CPU features '$compiled' but module.env declares MODULE_CPU_FEATURES_X86_64='$declared': update module.env (a /proc/cpuinfo name for each -m flag)" >&2
+        exit 1
+    fi
+fi
+
 mkdir -p -- "$out"
 install -m 0755 "$build/$MODULE_FILE" "$out/$MODULE_FILE"
 strip --strip-debug "$out/$MODULE_FILE"

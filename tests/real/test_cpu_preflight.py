@@ -10,6 +10,7 @@ variable that lets the rest start, and starts with that variable set.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,88 @@ def test_the_cpu_of_this_machine_loads_search(kit, needed):
     node = real_kit.start(kit, kit.node("cpu-here"))
     assert "search" in loaded_modules(node)
     assert node.call("FT._LIST") == []
+
+
+# Instructions that only a CPU with the feature runs, by /proc/cpuinfo name (x86_64).
+# tzcnt is left out: it runs as bsf on CPUs without BMI1.
+FEATURE_INSTRUCTIONS = {
+    "cx16": r"cmpxchg16b",
+    "sse4_2": r"v?(crc32[bwlq]?|pcmp[ei]str[im]|pcmpgtq)",
+    "popcnt": r"popcnt",
+    "pclmulqdq": r"v?pclmulqdq",
+    "aes": r"v?aes(enc|enclast|dec|declast|imc|keygenassist)",
+    "avx": r"v[a-z0-9]+",  # any VEX instruction
+    "avx2": r"v(pbroadcast[bwdq]|perm2i128|perm[dq]|inserti128|extracti128"
+    r"|ps[lr]lv[dq]|psravd|p?gather[a-z]+|pmaskmov[dq]|pblendd)",
+    "fma": r"vf(n?m(add|sub)(sub|add)?)[0-9]{3}[ps][sd]",
+    "3dnowprefetch": r"prefetchw",
+    "f16c": r"vcvt(ph2ps|ps2ph)",
+    "bmi1": r"(andn|bextr|blsi|blsmsk|blsr)",
+    "bmi2": r"(bzhi|mulx|pdep|pext|rorx|sarx|shlx|shrx)",
+    "lzcnt": r"lzcnt",
+    "movbe": r"movbe",
+    "avx512f": r"v[a-z0-9]+ .*(%zmm|%k[1-7]).*",  # matched against the whole instruction
+}
+# simsimd's kernels for newer CPUs, picked at run time by what the CPU reports.
+DISPATCHED = re.compile(r"<simsimd_\w+_(haswell|skylake|ice|genoa|sapphire|turin|sierra)>:")
+
+
+def features_by_function(listing: str) -> dict[str, set[str]]:
+    """{function: the features its instructions need}, from ``objdump -d``."""
+    found: dict[str, set[str]] = {}
+    function = ""
+    for line in listing.splitlines():
+        if line.endswith(">:"):
+            function = line.split(" ", 1)[-1]
+            continue
+        fields = line.split("\t")
+        if len(fields) < 2 or not fields[1].strip():
+            continue
+        instruction = fields[1].strip()
+        mnemonic = instruction.split()[0]
+        for feature, pattern in FEATURE_INSTRUCTIONS.items():
+            if re.fullmatch(pattern, instruction if feature == "avx512f" else mnemonic):
+                found.setdefault(function, set()).add(feature)
+    return found
+
+
+def test_the_module_needs_the_cpu_features_it_declares(real_image, needed, tmp_path):
+    """MODULE_CPU_FEATURES_X86_64 against the instructions in the real libsearch.so: every
+    feature an instruction outside simsimd's run-time-dispatched kernels needs is
+    declared (else the preflight would let a CPU through that dies with SIGILL). Declared
+    features no instruction uses are printed: the recipe checks, as it builds, that the
+    list is what the module was compiled for, and the compiler may use them in any
+    rebuild."""
+    import shutil
+    import subprocess
+
+    if shutil.which("objdump") is None:
+        pytest.fail("objdump is not installed: .ci/install-deps installs binutils")
+    name = f"cpu-{tmp_path.name}"
+    docker("create", "--name", name, real_image.name)
+    try:
+        docker("cp", f"{name}:/usr/lib/valkey/libsearch.so", str(tmp_path / "libsearch.so"))
+    finally:
+        docker("rm", "-f", name)
+    listing = subprocess.run(
+        ["objdump", "-d", "--no-show-raw-insn", str(tmp_path / "libsearch.so")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    by_function = features_by_function(listing)
+    assert by_function, "objdump found no instructions"
+    baseline: dict[str, list[str]] = {}
+    dispatched: set[str] = set()
+    for function, features in by_function.items():
+        if DISPATCHED.fullmatch(function):
+            dispatched |= features
+            continue
+        for feature in features:
+            baseline.setdefault(feature, []).append(function)
+    undeclared = {f: functions[:3] for f, functions in baseline.items() if f not in needed}
+    assert not undeclared, f"used outside run-time dispatch but not in MODULE_CPU_FEATURES_X86_64: {undeclared}"
+    assert {"avx2", "fma"} <= set(baseline), "the module's own code no longer uses AVX2 and FMA?"
+    unused = sorted(set(needed) - set(baseline))
+    print(f"\nlibsearch.so needs {sorted(baseline)}; declared, not used now: {unused}")
+    print(f"run-time dispatched kernels use {sorted(dispatched)}")
