@@ -248,7 +248,7 @@ def test_password_cluster_with_replicas(make_cluster, tmp_path):
     # The helper waits for the others: look at it while it is alive.
     wait_for("the helper to wait", lambda: "waiting for" in first.log(), [first])
     helpers = helpers_of(first)
-    assert len(helpers) == 1, helpers
+    assert len(helpers) == 2, helpers  # the cluster bootstrap helper and the search index guard
     for pid in [first.proc.pid, *helpers]:
         assert password not in proc_text(pid, "cmdline")
     assert "VALKEY_PASSWORD=" not in proc_text(first.proc.pid, "environ")
@@ -284,7 +284,8 @@ def test_password_cluster_with_replicas(make_cluster, tmp_path):
     for include in includes:
         assert include.stat().st_mode & 0o777 == 0o600 and include.parent.stat().st_mode & 0o777 == 0o700
 
-    wait_for("the helper to finish", lambda: not helpers_of(first), nodes, timeout=20)
+    # The bootstrap helper ends; the index guard stays beside the server.
+    wait_for("the bootstrap helper to finish", lambda: len(helpers_of(first)) == 1, nodes, timeout=20)
 
     health = subprocess.run(
         [str(HEALTHCHECK), "readiness", "--host", first.ip, "--port", str(first.port)],
@@ -312,7 +313,10 @@ def test_members_that_are_not_empty_are_left_alone(make_cluster):
 
 
 def test_bootstrap_gives_up_at_the_deadline_and_the_server_keeps_running(make_cluster):
-    nodes = make_cluster(["127.0.0.2", "127.0.0.3", "127.0.0.4"], VALKEY_CLUSTER_BOOTSTRAP_TIMEOUT="2")
+    # The index guard, a helper for the server's lifetime, is not what this test watches.
+    nodes = make_cluster(
+        ["127.0.0.2", "127.0.0.3", "127.0.0.4"], VALKEY_CLUSTER_BOOTSTRAP_TIMEOUT="2", VALKEY_SEARCH_INDEX_GUARD="no"
+    )
     first = nodes[0].start()  # the other two never come
     wait_for("the helper to give up", lambda: "gave up after 2 s" in first.log(), [first], timeout=20)
     assert "waiting for 2 of 3 members: 127.0.0.3:" in first.log()

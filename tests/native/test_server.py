@@ -42,11 +42,13 @@ def test_server_keeps_the_entrypoint_pid_and_stops_cleanly_on_sigterm(start_serv
 
 
 def test_use_coordinator_through_env_starts(start_server, modules_dir):
-    """The case that crashed the original setup: SEARCH_MODULE_ARGS=--use-coordinator."""
+    """The case that crashed the original setup: SEARCH_MODULE_ARGS=--use-coordinator (asked
+    for outside cluster mode with VALKEY_SEARCH_COORDINATOR=yes, where it is dropped otherwise)."""
     server = start_server(
         ["--port", "{port}", "--save", ""],
         VALKEY_MODULES_DIR=str(modules_dir),
         VALKEY_MODULES="search",
+        VALKEY_SEARCH_COORDINATOR="yes",
         SEARCH_MODULE_ARGS="--use-coordinator yes --reader-threads 2",
     ).wait_ready()
     assert server.cli("search.coordinator").strip() == "1"
