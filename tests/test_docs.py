@@ -143,9 +143,12 @@ SERVER_MESSAGES = {
     "Can't open the append-only file ... Permission denied",
     "MISCONF Errors writing to the AOF file: No space left on device",
     "Bad file format reading the append only file",
+    # valkey-search's replies
+    "Index with name 'NAME' not found",
+    "Index NAME in database 0 already exists.",
 }
 # Quoted in the symptom column but not messages: settings, states, commands.
-NOT_MESSAGES = {"--use-coordinator yes", "fail", "./build.sh"}
+NOT_MESSAGES = {"--use-coordinator yes", "fail", "./build.sh", "FT.SEARCH", "FT.CREATE"}
 # What the project's programs put before a message: their names, the kind, the helper's name.
 PREFIXES = re.compile(
     r"^(?:(?:bundle-docker-entrypoint|bundle-healthcheck|bundle-info|\./build\.sh|build\.sh|[\w/.-]+\.sh): )?"
