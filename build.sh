@@ -34,9 +34,20 @@ Commands:
                join the images that 'push --by-digest' pushed (one sha256:... per
                platform) into one multi-platform image under every tag for REF (as
                'tags --ref REF' prints them), and print its reference IMAGE@sha256:...
-  smoke [REF]  start the image REF (default: \$IMAGE:<first tag>; a bare sha256:...
-               means \$IMAGE@sha256:...), check that it answers PING, runs the Valkey
-               version of its label and loads every module, then remove it
+  smoke [--platform P] [REF]
+               start the image REF (default: \$IMAGE:<first tag>; a bare sha256:...
+               means \$IMAGE@sha256:..., pulled from the registry first), check that it
+               answers PING, runs the Valkey version of its label and loads every
+               module, then remove it
+  sign [--key FILE] REF
+               sign the image REF (IMAGE@sha256:..., or sha256:... in \$IMAGE) with
+               cosign: keyless (the release workflow's OIDC identity), or with the
+               private key FILE of a cosign key pair (COSIGN_PASSWORD), without the
+               public transparency log; an image the key already signed is left be
+  verify --ref REF [--digest D] (--key PUB | --identity ID --issuer URL)
+               every tag of REF ('tags --ref REF') names one image (D when given) and
+               its cosign signature verifies, by the public key PUB or keyless (the
+               signer's identity and its OIDC issuer); prints IMAGE@DIGEST
   tags [--ref REF]
                print the image tags, one per line (from modules/valkey/module.env).
                With a git REF (as in \$GITHUB_REF): refs/tags/vX.Y.Z, where X.Y.Z must
@@ -51,7 +62,8 @@ Commands:
   release-notes [--ref REF] [--image IMAGE]
                print the release's notes (Markdown): its tags, every pinned input's
                version, pin and verification state, and, from the labels of IMAGE (a
-               local image), which modules are real and which inputs were substitutes
+               local image, or one in a registry: each of its platforms), which
+               modules are real and which inputs were substitutes
   fetch [INPUT...]
                bring every pinned input (or those named) into the cache and verify
                it; an unverified pin is resolved and printed (a checksum, commit or
@@ -89,9 +101,21 @@ Options (build, push):
                           org.valkey-bundle.substitutes, tagged \$IMAGE:local only, never
                           pushed
   -- ARGS                 passed to docker buildx build as they are
+Options (build only):
+  --files STAGE=DIR       write the files of the Dockerfile's stage STAGE (valkey,
+                          stand-ins, json, ldap, ...) to DIR instead of an image
 Options (push only):
   --by-digest             push without tags, by digest only (exactly one platform),
-                          and print the digest, sha256:..., on stdout
+                          and print the digest, sha256:..., on stdout: the image is
+                          exported (an OCI archive from a container builder, or the
+                          image Docker's own builder loaded) and pushed by skopeo
+  --local-image NAME      with --by-digest: push NAME, an image already in Docker,
+                          instead of building; an image that is not the pins (its
+                          labels: a stand-in, a substitute, another Valkey or another
+                          commit) only to a registry on this machine (127.0.0.1,
+                          localhost: the release rehearsal of tests/release)
+  --rewrite-timestamp     date every file of the image by SOURCE_DATE_EPOCH (BuildKit
+                          0.13 or newer, a container builder): a reproducible image
   --sbom                  attach an SBOM attestation (buildx --sbom=true)
   --provenance            attach a SLSA provenance attestation (--provenance=mode=max)
 
@@ -119,9 +143,11 @@ Builds take their inputs from the cache: every pinned input is fetched and verif
 there first (as by 'fetch') and linked into modules/sources/ for the Dockerfile; the
 compile steps then run without network.
 The release workflow runs, on each platform's runner,
-  ./build.sh push --platform P --by-digest --cache registry --sbom --provenance
+  ./build.sh push --platform P --by-digest --cache registry --sbom --provenance --rewrite-timestamp
   ./build.sh smoke sha256:...
-then ./build.sh manifest --ref \$GITHUB_REF sha256:... sha256:...  (README.md, Releases).
+then ./build.sh manifest --ref \$GITHUB_REF sha256:... sha256:..., ./build.sh sign
+IMAGE@sha256:..., ./build.sh verify --ref \$GITHUB_REF ... and ./build.sh release-notes
+(README.md, Releases); tests/release rehearses them against a registry on this machine.
 EOF
 }
 
@@ -280,7 +306,14 @@ release_notes() {
     done < <(inputs)
     [ -n "$ref_image" ] || return 0
     need_docker
-    docker image inspect "$ref_image" >/dev/null 2>&1 || die "release-notes: no local image $ref_image"
+    if ! docker image inspect "$ref_image" >/dev/null 2>&1; then
+        local registry=${ref_image%%/*}
+        if [ "$registry" != "$ref_image" ] && { [[ $registry == *.* ]] || [[ $registry == *:* ]] || [ "$registry" = localhost ]; }; then
+            registry_release_notes "$ref_image"
+            return
+        fi
+        die "release-notes: no local image $ref_image"
+    fi
     label() { docker image inspect --format "{{index .Config.Labels \"$1\"}}" "$ref_image"; }
     printf '\n## Modules in %s\n\n' "$ref_image"
     for c in "${module_components[@]}"; do
@@ -292,6 +325,47 @@ release_notes() {
     if [ -n "$subs" ]; then
         printf '\n## Substitutes (not the pins: never published)\n\n'
         printf '%s\n' "$subs" | sed 's/ | /\n/g' | sed 's/^/- /'
+    fi
+}
+
+# registry_release_notes REF: the modules section of the release notes from the labels
+# of the image REF in its registry, each of its platforms.
+registry_release_notes() {
+    local ref=$1 raw tls=() plats=() p c lines previous='' same=yes subs
+    declare -A text=()
+    need_tool_for release-notes skopeo "Debian/Ubuntu: apt-get install skopeo"
+    loopback_registry "$ref" && tls=(--tls-verify=false)
+    raw=$(skopeo inspect ${tls[@]+"${tls[@]}"} --raw "docker://$ref") || die "release-notes: cannot read $ref"
+    if [[ $raw == *'"manifests"'* ]]; then
+        mapfile -t plats < <(tr -d ' \n\t' <<<"$raw" | grep -o '"platform":{[^}]*}' |
+            sed -n 's/.*"architecture":"\([^"]*\)".*"os":"\([^"]*\)".*/\2\/\1/p; s/.*"os":"\([^"]*\)".*"architecture":"\([^"]*\)".*/\1\/\2/p' |
+            grep -v unknown | awk '!seen[$0]++')
+    else
+        mapfile -t plats < <(skopeo inspect ${tls[@]+"${tls[@]}"} --format '{{.Os}}/{{.Architecture}}' "docker://$ref")
+    fi
+    [ "${#plats[@]}" -gt 0 ] || die "release-notes: no platform in $ref"
+    for p in "${plats[@]}"; do
+        registry_labels "$ref" "$p" || die "release-notes: cannot read the labels of $ref ($p)"
+        lines=''
+        for c in "${module_components[@]}"; do
+            lines+=$(printf -- '- %s %s: %s' "$c" "${image_labels[org.valkey-bundle.$c.version]:-?}" \
+                "${image_labels[org.valkey-bundle.$c.build]:-unknown}")$'\n'
+        done
+        subs=${image_labels[org.valkey-bundle.substitutes]:-}
+        if [ -n "$subs" ]; then
+            lines+=$'\nSubstitutes (not the pins: never published):\n\n'
+            lines+=$(printf '%s\n' "$subs" | sed 's/ | /\n/g' | sed 's/^/- /')$'\n'
+        fi
+        text[$p]=$lines
+        [ -z "$previous" ] || [ "$previous" = "$lines" ] || same=no
+        previous=$lines
+    done
+    if [ "$same" = yes ]; then
+        printf '\n## Modules in %s (%s)\n\n%s' "$ref" "$(IFS=,; printf '%s' "${plats[*]}" | sed 's/,/, /g')" "$previous"
+    else
+        for p in "${plats[@]}"; do
+            printf '\n## Modules in %s (%s)\n\n%s' "$ref" "$p" "${text[$p]}"
+        done
     fi
 }
 
@@ -429,6 +503,136 @@ need_registry_image() {
     if [ "$registry" = "$image" ] || { [[ $registry != *.* ]] && [[ $registry != *:* ]] && [ "$registry" != localhost ]; }; then
         die "$1 needs IMAGE to name a registry repository, e.g. IMAGE=ghcr.io/OWNER/valkey-bundle (now: $image)"
     fi
+}
+
+# loopback_registry [NAME]: whether the registry of NAME (default: IMAGE) is on this
+# machine (localhost, 127.0.0.0/8, [::1]): the release rehearsal's (tests/release),
+# spoken to in plain HTTP, and the only place an image that is not the pins may go.
+loopback_registry() {
+    local name=${1:-$image}
+    case ${name%%/*} in
+        localhost | localhost:* | 127.* | '[::1]' | '[::1]:'*) return 0 ;;
+    esac
+    return 1
+}
+
+need_tool_for() {
+    command -v "$2" >/dev/null 2>&1 || die "$1 needs $2 ($3; .ci/install-deps installs it)"
+}
+
+# read_labels: image_labels from "name=value" lines on stdin.
+declare -A image_labels=()
+# shellcheck disable=SC2016  # a Go template, not a shell expression
+labels_template='{{range $k, $v := .Labels}}{{$k}}={{println $v}}{{end}}'
+read_labels() {
+    local line
+    image_labels=()
+    while IFS= read -r line; do
+        [ -z "$line" ] || image_labels[${line%%=*}]=${line#*=}
+    done
+}
+
+# pins_problems: what the labels in image_labels say that is not what this checkout's
+# pins describe, "; "-separated (nothing: it is). A release publishes only such images.
+pins_problems() {
+    local c out=() version build revision
+    version=$(valkey_version)
+    revision=$(revision)
+    for c in "${module_components[@]}"; do
+        build=${image_labels[org.valkey-bundle.$c.build]:-}
+        [ "$build" = real ] || out+=("$c is ${build:-not labelled real}")
+    done
+    [ -z "${image_labels[org.valkey-bundle.substitutes]:-}" ] || out+=("built from substitutes")
+    [ "${image_labels[org.valkey-bundle.valkey.version]:-}" = "$version" ] ||
+        out+=("Valkey ${image_labels[org.valkey-bundle.valkey.version]:-unknown}, not the pinned $version")
+    [ "${image_labels[org.opencontainers.image.version]:-}" = "$version" ] ||
+        out+=("version ${image_labels[org.opencontainers.image.version]:-unknown}, not $version")
+    [ "${image_labels[org.opencontainers.image.revision]:-}" = "$revision" ] ||
+        out+=("revision ${image_labels[org.opencontainers.image.revision]:-unknown}, not this checkout's $revision")
+    [ "${#out[@]}" -eq 0 ] || (IFS=';'; printf '%s' "${out[*]}" | sed 's/;/; /g')
+}
+
+# registry_labels REF PLATFORMS: image_labels of the image REF in its registry; for a
+# multi-platform REF, of the first of PLATFORMS (comma-separated) that it holds.
+registry_labels() {
+    local ref=$1 platform os arch tls=() out
+    loopback_registry "$ref" && tls=(--tls-verify=false)
+    for platform in ${2//,/ }; do
+        os=${platform%%/*}
+        arch=${platform#*/}
+        arch=${arch%%/*}
+        if out=$(skopeo inspect ${tls[@]+"${tls[@]}"} --override-os "$os" --override-arch "$arch" \
+            --format "$labels_template" "docker://$ref" 2>/dev/null); then
+            read_labels <<<"$out"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# image_digest REF: the digest REF (a tag, or a digest) names in its registry.
+image_digest() {
+    local out
+    out=$(docker buildx imagetools inspect "$1" --format '{{json .Manifest}}') || return 1
+    # The first "digest" is the manifest's own (the ones of its parts follow).
+    out=$(grep -o 'sha256:[0-9a-f]\{64\}' <<<"$out" | head -n 1) || true
+    [ -n "$out" ] || return 1
+    printf '%s\n' "$out"
+}
+
+# push_by_digest SOURCE PLATFORM: the image SOURCE (a skopeo source: docker-daemon:ID,
+# or oci-archive:FILE as BuildKit's OCI exporter writes it, attestations included) to
+# IMAGE by digest only, untagged; prints the digest. Through an OCI layout, whose index
+# names the digest before the push: the destination is that digest, not a tag. The
+# same path for an image built here by Docker's own builder, for one a container
+# builder exported, and for an image already in Docker (--local-image).
+push_by_digest() {
+    local source=$1 platform=$2 dir digest count tls=()
+    need_tool_for "push --by-digest" skopeo "Debian/Ubuntu: apt-get install skopeo"
+    loopback_registry && tls=(--dest-tls-verify=false)
+    dir=$(mktemp -d)
+    case $source in
+        oci-archive:*)
+            mkdir "$dir/layout"
+            tar -xf "${source#oci-archive:}" -C "$dir/layout" || { rm -rf -- "$dir"; die "cannot unpack ${source#oci-archive:}"; }
+            ;;
+        *)
+            skopeo copy --quiet "$source" "oci:$dir/layout" >&2 || { rm -rf -- "$dir"; die "cannot export $source as an OCI layout (skopeo copy)"; }
+            ;;
+    esac
+    count=$(grep -o '"digest" *: *"sha256:[0-9a-f]\{64\}"' "$dir/layout/index.json" | wc -l)
+    digest=$(grep -o 'sha256:[0-9a-f]\{64\}' "$dir/layout/index.json" | head -n 1) || true
+    if [ "$count" -ne 1 ] || [ -z "$digest" ]; then
+        rm -rf -- "$dir"
+        die "push --by-digest: expected one image in the OCI layout of $source, found $count"
+    fi
+    note "skopeo copy --all --preserve-digests oci:<layout> docker://$image@$digest"
+    if ! skopeo copy --quiet --all --preserve-digests ${tls[@]+"${tls[@]}"} "oci:$dir/layout" "docker://$image@$digest" >&2; then
+        rm -rf -- "$dir"
+        die "pushing $image@$digest failed (skopeo copy)"
+    fi
+    rm -rf -- "$dir"
+    note "pushed $image@$digest ($platform)"
+    printf '%s\n' "$digest"
+}
+
+# push_local_image NAME PLATFORM: push NAME, an image already in Docker, by digest.
+# Only an image that is the pins goes to a registry that is not on this machine.
+push_local_image() {
+    local name=$1 platform=$2 id have problems
+    need_docker
+    id=$(docker image inspect --format '{{.Id}}' "$name" 2>/dev/null) || die "push: no local image $name"
+    have=$(docker image inspect --format '{{.Os}}/{{.Architecture}}' "$name")
+    [ "$have" = "${platform%/*}" ] || [ "$have" = "$platform" ] ||
+        die "push: $name is $have, not $platform"
+    read_labels < <(docker image inspect --format "{{range \$k, \$v := .Config.Labels}}{{\$k}}={{println \$v}}{{end}}" "$name")
+    problems=$(pins_problems)
+    if [ -n "$problems" ]; then
+        loopback_registry ||
+            die "push: $name is not what the pins describe ($problems): never pushed to ${image%%/*}"
+        note "rehearsal: $name is not the pins ($problems); pushing it to ${image%%/*}, a registry on this machine"
+    fi
+    push_by_digest "docker-daemon:$id" "$platform"
 }
 
 # cache_args MODE PLATFORMS SPEC: --cache-from (and for push --cache-to) for SPEC.
@@ -590,6 +794,16 @@ plan_modules() {
     [ -z "$(substitutes_text)" ] || note "substitutes (not the pins; this image is never published): $(substitutes_text)"
 }
 
+# source_date_epoch TARBALL: the newest date of the files in TARBALL, a pinned source
+# (a release tarball, or a git archive whose files carry its commit's date), in seconds
+# since 1970: a SOURCE_DATE_EPOCH that the pins alone decide.
+source_date_epoch() {
+    local newest
+    newest=$(TZ=UTC tar --list --verbose --full-time -zf "$1" 2>/dev/null | awk '{ print $4 " " $5 }' | sort | tail -n 1)
+    [ -n "$newest" ] || die "cannot read the dates of the files in $1"
+    TZ=UTC date -d "$newest" +%s
+}
+
 # Whether VALKEY_TARBALL is another Valkey than the pinned release.
 valkey_overridden() {
     local sha
@@ -681,10 +895,16 @@ build_image() {
 
     # The docker driver can neither push attestations, nor export cache, nor build
     # several platforms at once.
-    if [ "$mode" = push ] || [ "$several" = yes ] || [ -n "$opt_cache" ]; then
+    # A push by digest without them goes out through the image the current builder
+    # exports (push_by_digest): Docker's own builder (Docker 20.10's docker driver)
+    # cannot push by digest itself.
+    if [ "$mode" = push ] && [ "$opt_by_digest" = yes ] && [ -z "$opt_cache" ] && [ "$opt_sbom" = no ] &&
+        [ "$opt_provenance" = no ] && [ "$opt_rewrite_timestamp" = no ]; then
+        builder=''
+    elif [ "$mode" = push ] || [ "$several" = yes ] || [ -n "$opt_cache" ]; then
         builder=$(container_builder)
     fi
-    local args=(buildx build --target runtime) deps_args=()
+    local args=(buildx build --target "${opt_files_stage:-runtime}") deps_args=()
     for arg in "$@"; do
         case $arg in --no-cache | --progress=*) base_extra+=("$arg") ;; esac
     done
@@ -727,7 +947,7 @@ build_image() {
     args+=(--file "$dockerfile")
     [ -z "$builder" ] || args+=(--builder "$builder")
 
-    if [ "$opt_by_digest" = no ]; then
+    if [ "$opt_by_digest" = no ] && [ -z "$opt_files_stage" ]; then
         if [ "$pinned" = yes ]; then
             mapfile -t built < <(tags)
         else
@@ -758,6 +978,10 @@ build_image() {
     [ -z "${JOBS:-}" ] || args+=(--build-arg "JOBS=$JOBS")
     [ -z "${BASE_IMAGE:-}" ] || args+=(--build-arg "BASE_IMAGE=$BASE_IMAGE")
     [ -z "${BUILD_IMAGE:-}" ] || args+=(--build-arg "BUILD_IMAGE=$BUILD_IMAGE")
+    # The date of the pinned Valkey source: BuildKit (0.11 and newer) dates the image by
+    # it, and with rewrite-timestamp=true its files too (each compile stage dates its
+    # binaries by its own pinned source: modules/recipe.sh).
+    args+=(--build-arg "SOURCE_DATE_EPOCH=$(source_date_epoch "${input_path[valkey]}")")
 
     if [ -n "$platforms" ]; then
         args+=(--platform "$platforms")
@@ -768,19 +992,25 @@ build_image() {
     [ "$opt_sbom" = no ] || args+=(--sbom=true)
     [ "$opt_provenance" = no ] || args+=(--provenance=mode=max)
     metadata=$opt_metadata_file
-    if [ "$opt_by_digest" = yes ] && [ -z "$metadata" ]; then
-        tmp_metadata=$(mktemp)
-        metadata=$tmp_metadata
-    fi
     [ -z "$metadata" ] || args+=(--metadata-file "$metadata")
+    if [ "$opt_by_digest" = yes ]; then
+        tmp_metadata=$(mktemp -d)
+    fi
 
     case $mode in
         push)
-            if [ "$opt_by_digest" = yes ]; then
-                args+=(--output "type=image,name=$image,push-by-digest=true,name-canonical=true,push=true")
+            if [ "$opt_by_digest" = yes ] && [ -n "$builder" ]; then
+                # An OCI archive (with its attestations), then push_by_digest.
+                args+=(--output "type=oci,dest=$tmp_metadata/image.tar$([ "$opt_rewrite_timestamp" = no ] || printf ',rewrite-timestamp=true')")
+            elif [ "$opt_by_digest" = yes ]; then
+                # Into Docker, then push_by_digest from there.
+                args+=(--load --iidfile "$tmp_metadata/iid")
             else
                 args+=(--push)
             fi
+            ;;
+        files)
+            args+=(--output "type=local,dest=$opt_files_dir")
             ;;
         load)
             if [ "$several" = yes ]; then
@@ -797,23 +1027,26 @@ build_image() {
     if [ "$opt_by_digest" = yes ]; then
         # stdout carries the digest only.
         docker "${args[@]}" >&2
-        digest=$(grep -o '"containerimage\.digest": *"sha256:[0-9a-f]\{64\}"' "$metadata" |
-            grep -o 'sha256:[0-9a-f]\{64\}' | head -n 1) || true
-        [ -n "$digest" ] || die "no containerimage.digest in buildx's metadata ($metadata)"
-        note "pushed $image@$digest ($platforms)"
-        printf '%s\n' "$digest"
+        if [ -n "$builder" ]; then
+            push_by_digest "oci-archive:$tmp_metadata/image.tar" "$platforms"
+        else
+            [ -s "$tmp_metadata/iid" ] || die "buildx wrote no image ID ($tmp_metadata/iid)"
+            push_by_digest "docker-daemon:$(cat "$tmp_metadata/iid")" "$platforms"
+        fi
         return
     fi
     docker "${args[@]}"
     if [ "$mode" = load ] && [ "$several" = no ]; then
         note "built ${built[*]/#/$image:}"
+    elif [ "$mode" = files ]; then
+        note "the files of the $opt_files_stage stage are in $opt_files_dir"
     fi
 }
 
 # manifest [--ref REF] [--platform P1,P2...] DIGEST...: one multi-platform image of
 # the platforms' images pushed by digest, under every tag of REF; prints IMAGE@DIGEST.
 manifest() {
-    local ref='' platforms=$default_platforms digests=() tag_list=() tag_text d args out
+    local ref='' platforms=$default_platforms digests=() tag_list=() tag_text d args out problems
     while [ "$#" -gt 0 ]; do
         case $1 in
             --ref) [ "$#" -ge 2 ] || die "--ref needs a value"; ref=$2; shift 2 ;;
@@ -835,6 +1068,16 @@ manifest() {
     tag_text=$(tags_for "$ref")
     mapfile -t tag_list <<<"$tag_text"
     need_docker
+    # What goes out under a tag is the pins, whichever way it was pushed; an image that
+    # is not (the tests' stand-ins) only to a registry on this machine, the rehearsal's.
+    if ! loopback_registry; then
+        need_tool_for manifest skopeo "Debian/Ubuntu: apt-get install skopeo"
+        for d in "${digests[@]}"; do
+            registry_labels "$image@$d" "$platforms" || die "manifest: cannot read the labels of $image@$d ($platforms)"
+            problems=$(pins_problems)
+            [ -z "$problems" ] || die "manifest: $image@$d is not what the pins describe ($problems): no tag for it"
+        done
+    fi
 
     args=(buildx imagetools create)
     for tag in "${tag_list[@]}"; do
@@ -846,10 +1089,7 @@ manifest() {
     note "docker ${args[*]}"
     docker "${args[@]}" >&2
     # The most specific tag (this release, or this commit) names the new index.
-    out=$(docker buildx imagetools inspect "$image:${tag_list[0]}" --format '{{.Manifest.Digest}}') ||
-        die "cannot inspect $image:${tag_list[0]}"
-    out=${out//[[:space:]]/}
-    [[ $out =~ ^sha256:[0-9a-f]{64}$ ]] || die "unexpected digest of $image:${tag_list[0]}: '$out'"
+    out=$(image_digest "$image:${tag_list[0]}") || die "cannot inspect $image:${tag_list[0]}"
     note "tagged $image@$out as ${tag_list[*]}"
     printf '%s\n' "$image@$out"
 }
@@ -857,15 +1097,29 @@ manifest() {
 # smoke [REF]: the image starts, answers PING, runs the Valkey version its label says
 # and loads every module of modules/*/module.env.
 smoke() {
-    local ref=${1:-} name label server modules c module missing=() i state
+    local ref='' platform='' name label server modules c module missing=() i state run=(run --detach)
+    while [ "$#" -gt 0 ]; do
+        case $1 in
+            --platform) [ "$#" -ge 2 ] || die "--platform needs a value"; platform=$2; shift 2 ;;
+            --platform=*) platform=${1#--platform=}; shift ;;
+            -*) die "unknown option '$1' (see ./build.sh help)" ;;
+            *) [ -z "$ref" ] || die "smoke takes one image reference at most"; ref=$1; shift ;;
+        esac
+    done
     case $ref in
         '') ref=$image:$(tags | head -n 1) ;;
         sha256:*) ref=$image@$ref ;;
     esac
     need_docker
+    [ -z "$platform" ] || run+=(--platform "$platform")
+    if [[ $ref == *@sha256:* ]]; then
+        # By digest: what the registry holds, pulled now (a digest names one content).
+        note "smoke: pulling $ref${platform:+ ($platform)}"
+        docker pull --quiet ${platform:+--platform "$platform"} "$ref" >&2 || die "smoke: cannot pull $ref"
+    fi
     name=valkey-bundle-smoke-$$
     note "smoke: starting $ref"
-    docker run --detach --name "$name" "$ref" >/dev/null || die "smoke: cannot start $ref"
+    docker "${run[@]}" --name "$name" "$ref" >/dev/null || die "smoke: cannot start $ref"
     # shellcheck disable=SC2064  # expand now: the name is fixed
     trap "docker rm --force '$name' >/dev/null 2>&1 || true" EXIT
     for ((i = 0; i < 120; i++)); do
@@ -894,6 +1148,107 @@ smoke() {
     [ "${#missing[@]}" -eq 0 ] ||
         die "smoke: $ref did not load: ${missing[*]} (MODULE LIST: $(echo "$modules" | tr '\n' ' '))"
     note "smoke: $ref ok: Valkey $label, modules $(echo "$modules" | tr '\n' ' ')"
+}
+
+# cosign_registry_args NAME: cosign's flags for plain HTTP to a registry on this machine.
+cosign_registry_args() {
+    ! loopback_registry "$1" || printf '%s\n' --allow-http-registry --allow-insecure-registry
+}
+
+# sign [--key FILE] REF: sign the image REF (IMAGE@sha256:..., or a bare sha256:... in
+# IMAGE) with cosign. Without --key keyless (the release workflow's: its OIDC identity,
+# recorded in the public transparency log); with --key by that key pair's private key
+# (COSIGN_PASSWORD for its password), without the public log, as a registry of one's own
+# is signed. By digest only: a tag can move. A REF this key already signed is left be.
+sign() {
+    local key='' ref='' args=(sign --yes) extra=() pub
+    while [ "$#" -gt 0 ]; do
+        case $1 in
+            --key) [ "$#" -ge 2 ] || die "--key needs a value"; key=$2; shift 2 ;;
+            --key=*) key=${1#--key=}; shift ;;
+            -*) die "unknown option '$1' (see ./build.sh help)" ;;
+            *) [ -z "$ref" ] || die "sign takes one image reference"; ref=$1; shift ;;
+        esac
+    done
+    case $ref in sha256:*) ref=$image@$ref ;; esac
+    [[ $ref =~ ^[^@]+/[^@]+@sha256:[0-9a-f]{64}$ ]] ||
+        die "sign: '$ref' is not REPOSITORY@sha256:<64 hex digits> (sign by digest: a tag can move)"
+    need_tool_for sign cosign "the release workflow installs it; Debian 13: apt-get install cosign"
+    mapfile -t extra < <(cosign_registry_args "$ref")
+    if [ -n "$key" ]; then
+        [ -f "$key" ] || die "sign: no key $key"
+        pub=$(mktemp)
+        cosign public-key --key "$key" >"$pub" 2>/dev/null || { rm -f -- "$pub"; die "sign: cannot read the key $key (COSIGN_PASSWORD?)"; }
+        if cosign verify --key "$pub" --insecure-ignore-tlog=true ${extra[@]+"${extra[@]}"} "$ref" >/dev/null 2>&1; then
+            rm -f -- "$pub"
+            note "sign: $ref already carries a signature by $key"
+            return 0
+        fi
+        rm -f -- "$pub"
+        args+=(--key "$key" --tlog-upload=false)
+    fi
+    args+=(${extra[@]+"${extra[@]}"} "$ref")
+    note "cosign ${args[*]}"
+    cosign "${args[@]}" >&2 || die "sign: cosign could not sign $ref"
+    note "signed $ref"
+}
+
+# verify --ref REF [--digest D] (--key PUB | --identity ID --issuer URL): every tag of
+# REF names one image (D when given), and its signature verifies: by the public key
+# PUB, or keyless, made by the identity ID (the release workflow's, e.g.
+# https://github.com/OWNER/REPO/.github/workflows/release.yml@refs/tags/v9.0.5) whose
+# token the issuer URL gave.
+verify() {
+    local ref='' want='' key='' identity='' issuer='' tag_text tag_list=() tag digest first='' extra=() args out
+    while [ "$#" -gt 0 ]; do
+        case $1 in
+            --ref | --digest | --key | --identity | --issuer)
+                [ "$#" -ge 2 ] || die "$1 needs a value"
+                case $1 in
+                    --ref) ref=$2 ;;
+                    --digest) want=$2 ;;
+                    --key) key=$2 ;;
+                    --identity) identity=$2 ;;
+                    --issuer) issuer=$2 ;;
+                esac
+                shift 2
+                ;;
+            *) die "verify takes --ref REF, --digest D, --key PUB, --identity ID and --issuer URL" ;;
+        esac
+    done
+    if [ -n "$key" ]; then
+        [ -z "$identity$issuer" ] || die "verify: --key, or --identity with --issuer, not both"
+        [ -f "$key" ] || die "verify: no key $key"
+    else
+        if [ -z "$identity" ] || [ -z "$issuer" ]; then
+            die "verify needs --key PUB, or --identity ID and --issuer URL"
+        fi
+    fi
+    [ -z "$want" ] || [[ $want =~ ^sha256:[0-9a-f]{64}$ ]] || die "verify: '$want' is not a digest sha256:<64 hex digits>"
+    need_registry_image verify
+    need_docker
+    need_tool_for verify cosign "the release workflow installs it; Debian 13: apt-get install cosign"
+    tag_text=$(tags_for "$ref")
+    mapfile -t tag_list <<<"$tag_text"
+    mapfile -t extra < <(cosign_registry_args "$image")
+    for tag in "${tag_list[@]}"; do
+        digest=$(image_digest "$image:$tag") || die "verify: no tag $image:$tag"
+        first=${first:-$digest}
+        [ "$digest" = "$first" ] || die "verify: $image:$tag is $digest, $image:${tag_list[0]} is $first"
+        [ -z "$want" ] || [ "$digest" = "$want" ] || die "verify: $image:$tag is $digest, not $want"
+        args=(verify ${extra[@]+"${extra[@]}"})
+        if [ -n "$key" ]; then
+            args+=(--key "$key" --insecure-ignore-tlog=true)
+        else
+            args+=(--certificate-identity "$identity" --certificate-oidc-issuer "$issuer")
+        fi
+        if ! out=$(cosign "${args[@]}" "$image:$tag" 2>&1); then
+            printf '%s\n' "$out" | grep -v '^WARNING: Skipping tlog' >&2
+            die "verify: the signature of $image:$tag ($digest) does not verify"
+        fi
+        note "verify: $image:$tag is $digest, signed"
+    done
+    printf '%s@%s\n' "$image" "$first"
 }
 
 # --- lint, test -------------------------------------------------------------------
@@ -951,7 +1306,7 @@ lint() {
 command=build
 if [ "$#" -gt 0 ]; then
     case $1 in
-        build | push | manifest | smoke | tags | platforms | versions | check-pins | release-notes | fetch | lint | test | help)
+        build | push | manifest | smoke | sign | verify | tags | platforms | versions | check-pins | release-notes | fetch | lint | test | help)
             command=$1
             shift
             ;;
@@ -989,12 +1344,15 @@ case $command in
         exec python3 -m pytest "$@"
         ;;
     manifest) manifest "$@" ;;
-    smoke) [ "$#" -le 1 ] || die "smoke takes one image reference at most"; smoke "$@" ;;
+    smoke) smoke "$@" ;;
+    sign) sign "$@" ;;
+    verify) verify "$@" ;;
     build | push)
         platforms=''
         [ "$command" = push ] && platforms=$default_platforms
         extra=()
         opt_cache='' opt_metadata_file='' opt_by_digest=no opt_sbom=no opt_provenance=no opt_stand_ins=none opt_substitutes=none
+        opt_local_image='' opt_rewrite_timestamp=no opt_files_stage='' opt_files_dir=''
         while [ "$#" -gt 0 ]; do
             case $1 in
                 --platform) [ "$#" -ge 2 ] || die "--platform needs a value"; platforms=$2; shift 2 ;;
@@ -1007,14 +1365,42 @@ case $command in
                 --stand-ins=*) opt_stand_ins=${1#--stand-ins=}; shift ;;
                 --substitutes) [ "$#" -ge 2 ] || die "--substitutes needs a value"; opt_substitutes=$2; shift 2 ;;
                 --substitutes=*) opt_substitutes=${1#--substitutes=}; shift ;;
-                --by-digest | --sbom | --provenance)
+                --by-digest | --sbom | --provenance | --rewrite-timestamp)
                     [ "$command" = push ] || die "$1 is an option of push only"
                     case $1 in
                         --by-digest) opt_by_digest=yes ;;
                         --sbom) opt_sbom=yes ;;
                         --provenance) opt_provenance=yes ;;
+                        --rewrite-timestamp) opt_rewrite_timestamp=yes ;;
                     esac
                     shift
+                    ;;
+                --local-image | --local-image=*)
+                    [ "$command" = push ] || die "--local-image is an option of push only"
+                    if [ "$1" = --local-image ]; then
+                        [ "$#" -ge 2 ] || die "--local-image needs a value"
+                        opt_local_image=$2
+                        shift 2
+                    else
+                        opt_local_image=${1#--local-image=}
+                        shift
+                    fi
+                    ;;
+                --files | --files=*)
+                    [ "$command" = build ] || die "--files is an option of build only"
+                    if [ "$1" = --files ]; then
+                        [ "$#" -ge 2 ] || die "--files needs a value"
+                        opt_files_dir=$2
+                        shift 2
+                    else
+                        opt_files_dir=${1#--files=}
+                        shift
+                    fi
+                    opt_files_stage=${opt_files_dir%%=*}
+                    opt_files_dir=${opt_files_dir#*=}
+                    if [ -z "$opt_files_stage" ] || [ -z "$opt_files_dir" ] || [ "$opt_files_stage" = "$opt_files_dir" ]; then
+                        die "--files takes STAGE=DIR (e.g. valkey=out/valkey)"
+                    fi
                     ;;
                 --) shift; extra=("$@"); break ;;
                 *) die "unknown option '$1' (see ./build.sh help)" ;;
@@ -1027,8 +1413,25 @@ case $command in
             # Fail early on a bad spec (cache_args runs in a subshell later).
             cache_args push "$platforms" "$opt_cache" >/dev/null
         fi
+        if [ -n "$opt_local_image" ]; then
+            [ "$opt_by_digest" = yes ] || die "--local-image pushes by digest only: add --by-digest"
+            if [ -n "$opt_cache$opt_metadata_file" ] || [ "$opt_sbom$opt_provenance$opt_rewrite_timestamp" != nonono ] ||
+                [ "$opt_stand_ins$opt_substitutes" != nonenone ] || [ "${#extra[@]}" -gt 0 ]; then
+                die "--local-image pushes an image already built: no build options"
+            fi
+            ! valkey_overridden || die "push publishes the pinned Valkey only: VALKEY_TARBALL is another one"
+            need_registry_image push
+            push_local_image "$opt_local_image" "$platforms"
+            exit 0
+        fi
+        if [ -n "$opt_files_stage" ]; then
+            [ -z "$platforms" ] || [ "${platforms//[^,]/}" = "" ] || die "--files builds one platform"
+            mkdir -p -- "$opt_files_dir"
+            opt_files_dir=$(cd -- "$opt_files_dir" && pwd)
+        fi
         mode=load
         [ "$command" = push ] && mode=push
+        [ -z "$opt_files_stage" ] || mode=files
         build_image "$mode" "$platforms" ${extra[@]+"${extra[@]}"}
         ;;
 esac

@@ -28,7 +28,7 @@ TAG_PIN_COMMENT = "# pinned by tag: commit SHA not verifiable offline; pin on fi
 # Every write permission of every job; anything else must be read-only.
 WRITE_PERMISSIONS = {
     ("release.yml", "build"): {"packages"},
-    ("release.yml", "publish"): {"packages", "id-token", "attestations"},
+    ("release.yml", "publish"): {"contents", "packages", "id-token", "attestations"},
     ("update-pins.yml", "update-pins"): {"contents", "pull-requests"},
 }
 DIGEST_A = "sha256:" + "a" * 64
@@ -141,10 +141,31 @@ def test_release_triggers_and_flow():
     check_pins = next(s for s in steps(release, "check") if "check-pins" in s.get("run", ""))
     assert check_pins["if"] == "startsWith(github.ref, 'refs/tags/')"
     publish = steps(release, "publish")
-    sign = next(s for s in publish if "cosign sign" in s.get("run", ""))
-    assert sign["run"].strip() == 'cosign sign --yes "$NAME@$DIGEST"'
+    sign = next(s for s in publish if "./build.sh sign" in s.get("run", ""))
+    assert sign["run"].strip() == './build.sh sign "$NAME@$DIGEST"', "keyless: the workflow's identity"
     assert sign["env"]["DIGEST"] == "${{ steps.manifest.outputs.digest }}"
     assert any(s.get("uses", "").startswith("sigstore/cosign-installer@") for s in publish)
+    verify = next(s for s in publish if "./build.sh verify" in s.get("run", ""))
+    assert verify["run"].split() == [
+        "./build.sh",
+        "verify",
+        "--ref",
+        '"$GITHUB_REF"',
+        "--digest",
+        '"$DIGEST"',
+        "--identity",
+        '"$GITHUB_SERVER_URL/$GITHUB_WORKFLOW_REF"',
+        "--issuer",
+        "https://token.actions.githubusercontent.com",
+    ]
+    names = [s.get("name", s.get("uses", "")) for s in publish]
+    assert names.index(sign["name"]) < names.index(verify["name"])
+    notes = next(s for s in publish if "./build.sh release-notes" in s.get("run", ""))
+    assert './build.sh release-notes --ref "$GITHUB_REF" --image "$NAME@$DIGEST"' in notes["run"]
+    github_release = next(s for s in publish if "gh release create" in s.get("run", ""))
+    assert github_release["if"] == "startsWith(github.ref, 'refs/tags/')"
+    assert '--notes-file "$RUNNER_TEMP/release-notes.md"' in github_release["run"]
+    assert names.index(notes["name"]) < names.index(github_release["name"])
     attest = next(s for s in publish if s.get("uses", "").startswith("actions/attest@"))
     assert attest["with"]["subject-digest"] == "${{ steps.manifest.outputs.digest }}"
     assert attest["with"]["push-to-registry"] is True
@@ -226,7 +247,7 @@ def test_workflows_call_build_sh_not_docker():
             )
             assert "docker/build-push-action" not in (WORKFLOWS / name).read_text()
     release = "\n".join(runs(load("release.yml")))
-    for command in ("push", "smoke", "manifest", "tags", "check-pins"):
+    for command in ("push", "smoke", "manifest", "sign", "verify", "release-notes", "tags", "check-pins"):
         assert f"./build.sh {command}" in release
     image = "\n".join(runs(load("test.yml"), "image"))
     assert './build.sh build --platform "$PLATFORM" --cache registry' in image
@@ -398,12 +419,24 @@ case "$1 $2" in
     "info "*) exit 0 ;;
     "version "*) echo "${FAKE_ENGINE_VERSION:-28.2.2}"; exit 0 ;;
     "buildx version") echo "github.com/docker/buildx v0.0.0-fake"; exit 0 ;;
-    "buildx inspect") printf 'Name: fake-builder\nDriver: docker-container\n'; exit 0 ;;
+    "buildx inspect") printf 'Name: fake-builder\nDriver: %s\n' "${FAKE_DRIVER:-docker-container}"; exit 0 ;;
     "buildx build")
         previous=''
         for arg in "$@"; do
             if [ "$previous" = --metadata-file ]; then
                 printf '{\n  "buildx.build.ref": "x",\n  "containerimage.digest": "%s"\n}\n' "$FAKE_DIGEST" >"$arg"
+            fi
+            if [ "$previous" = --iidfile ]; then
+                printf 'sha256:%064d' 1 >"$arg"
+            fi
+            if [ "$previous" = --output ] && [[ $arg == type=oci,dest=* ]]; then
+                # An OCI archive of one image, as BuildKit's OCI exporter writes it.
+                layout=$(mktemp -d)
+                printf '{"schemaVersion":2,"manifests":[{"digest":"%s","size":1}]}' "$FAKE_DIGEST" \
+                    >"$layout/index.json"
+                dest=${arg#type=oci,dest=}
+                tar -cf "${dest%%,*}" -C "$layout" index.json
+                rm -rf "$layout"
             fi
             if [ "$previous" = --file ]; then
                 cut=$(grep -c '^RUN --network=none ' "$arg")
@@ -441,6 +474,45 @@ exit 1
 """
 
 
+FAKE_SKOPEO = r"""#!/usr/bin/env bash
+# Records its arguments like the fake docker (first word: skopeo) and answers like skopeo.
+printf '%s\n' skopeo "$@" --- >>"$DOCKER_LOG"
+case $1 in
+    copy)
+        dest=${!#}
+        if [[ $dest == oci:* ]]; then
+            mkdir -p "${dest#oci:}"
+            printf '{"schemaVersion":2,"manifests":[{"digest":"%s","size":1}]}' "$FAKE_DIGEST" \
+                >"${dest#oci:}/index.json"
+        fi
+        exit 0
+        ;;
+    inspect)
+        # The labels of an image in a registry: FAKE_REGISTRY_LABELS (name=value lines).
+        printf '%s\n' "${FAKE_REGISTRY_LABELS:-}"
+        exit 0
+        ;;
+esac
+echo "fake skopeo: unexpected: $*" >&2
+exit 1
+"""
+
+
+def pinned_labels() -> str:
+    """The labels of an image built from this checkout's pins (the fixture's checkout is
+    no git repository: its revision is "unknown")."""
+    env = {c: parse_env_file((ROOT / "modules" / c / "module.env").read_text()) for c in ("valkey",)}
+    version = env["valkey"]["VERSION"]
+    labels = {f"org.valkey-bundle.{m}.build": "real" for m in ("search", "json", "bloom", "ldap")}
+    labels |= {
+        "org.valkey-bundle.substitutes": "",
+        "org.valkey-bundle.valkey.version": version,
+        "org.opencontainers.image.version": version,
+        "org.opencontainers.image.revision": "unknown",
+    }
+    return "\n".join(f"{k}={v}" for k, v in labels.items())
+
+
 @pytest.fixture
 def checkout(tmp_path):
     """A copy of build.sh, the Dockerfile and modules/ (pins and fetch scripts), with a
@@ -459,6 +531,7 @@ def checkout(tmp_path):
         "DOCKER_LOG": str(tmp_path / "docker.log"),
         "FAKE_DIGEST": DIGEST_A,
         "FAKE_INDEX_DIGEST": DIGEST_INDEX,
+        "FAKE_REGISTRY_LABELS": pinned_labels(),
     }
     tarballs = tmp_path / "tarballs"
     tarballs.mkdir()
@@ -485,6 +558,9 @@ def checkout(tmp_path):
     docker = tmp_path / "bin" / "docker"
     docker.write_text(FAKE_DOCKER)
     docker.chmod(0o755)
+    skopeo = tmp_path / "bin" / "skopeo"
+    skopeo.write_text(FAKE_SKOPEO)
+    skopeo.chmod(0o755)
     return root, env
 
 
@@ -517,11 +593,19 @@ def test_push_by_digest_prints_only_the_digest(checkout):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == DIGEST_A + "\n"
-    build = next(c for c in docker_calls(checkout) if c[:2] == ["buildx", "build"])
+    calls = docker_calls(checkout)
+    build = next(c for c in calls if c[:2] == ["buildx", "build"])
     image = "ghcr.io/some-owner/valkey-bundle"
     assert "--tag" not in build
-    assert f"type=image,name={image},push-by-digest=true,name-canonical=true,push=true" in build
+    # An OCI archive with its attestations, dated by the pins, pushed by digest by skopeo.
+    output = build[build.index("--output") + 1]
+    assert output.startswith("type=oci,dest=") and output.endswith("/image.tar")
+    assert any(a.startswith("SOURCE_DATE_EPOCH=") and a.split("=")[1].isdigit() for a in build)
     assert "--push" not in build and "--load" not in build
+    copy = next(c for c in calls if c[:2] == ["skopeo", "copy"])
+    assert copy[2:5] == ["--quiet", "--all", "--preserve-digests"]
+    assert copy[-1] == f"docker://{image}@{DIGEST_A}" and copy[-2].startswith("oci:")
+    assert "--dest-tls-verify=false" not in copy, "TLS to any registry not on this machine"
     assert build[build.index("--platform") + 1] == "linux/amd64"
     assert build[build.index("--cache-from") + 1] == f"type=registry,ref={image}:buildcache-linux-amd64"
     cache_to = build[build.index("--cache-to") + 1]
@@ -821,3 +905,100 @@ def test_the_image_job_tests_the_image_its_build_step_tagged(checkout):
         check=True,
     ).stdout
     assert named in tags, f"the real tier runs {named}, the build tagged {tags}"
+
+
+def test_push_by_digest_through_dockers_own_builder(checkout):
+    """Docker 20.10's docker driver cannot push by digest: the image it loads is exported
+    and pushed by skopeo, to the digest its layout names; stdout is the digest."""
+    result = run_build_sh(
+        checkout,
+        "push",
+        "--platform",
+        "linux/amd64",
+        "--by-digest",
+        IMAGE="127.0.0.1:5000/valkey-bundle",
+        FAKE_DRIVER="docker",
+        FAKE_ENGINE_VERSION="20.10.24+dfsg1",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == DIGEST_A + "\n"
+    calls = docker_calls(checkout)
+    build = [c for c in calls if c[:2] == ["buildx", "build"]][-1]
+    assert "--load" in build and "--iidfile" in build and "--builder" not in build
+    copies = [c for c in calls if c[:2] == ["skopeo", "copy"]]
+    assert copies[0][-2] == "docker-daemon:sha256:" + "0" * 63 + "1" and copies[0][-1].startswith("oci:")
+    assert copies[1][-1] == f"docker://127.0.0.1:5000/valkey-bundle@{DIGEST_A}"
+    assert "--dest-tls-verify=false" in copies[1], "plain HTTP to a registry on this machine"
+
+
+def test_push_rewrites_timestamps_only_on_request_and_builds_stage_files(checkout, tmp_path):
+    result = run_build_sh(
+        checkout,
+        "push",
+        "--platform",
+        "linux/arm64",
+        "--by-digest",
+        "--sbom",
+        "--rewrite-timestamp",
+        IMAGE="ghcr.io/o/valkey-bundle",
+    )
+    assert result.returncode == 0, result.stderr
+    build = next(c for c in docker_calls(checkout) if c[:2] == ["buildx", "build"])
+    assert build[build.index("--output") + 1].endswith("/image.tar,rewrite-timestamp=true")
+    Path(checkout[1]["DOCKER_LOG"]).unlink()
+    files = tmp_path / "files"
+    result = run_build_sh(checkout, "build", "--stand-ins", "all", "--files", f"valkey={files}")
+    assert result.returncode == 0, result.stderr
+    build = [c for c in docker_calls(checkout) if c[:2] == ["buildx", "build"]][-1]
+    assert build[build.index("--target") + 1] == "valkey"
+    assert build[build.index("--output") + 1] == f"type=local,dest={files}"
+    assert "--tag" not in build and "--load" not in build
+    bad = run_build_sh(checkout, "build", "--files", "valkey")
+    assert bad.returncode == 1 and "STAGE=DIR" in bad.stderr
+
+
+def test_manifest_tags_only_the_pins_in_a_registry_elsewhere(checkout):
+    labels = pinned_labels().replace("org.valkey-bundle.bloom.build=real", "org.valkey-bundle.bloom.build=stand-in")
+    result = run_build_sh(
+        checkout,
+        "manifest",
+        DIGEST_A,
+        DIGEST_B,
+        IMAGE="ghcr.io/o/valkey-bundle",
+        FAKE_REGISTRY_LABELS=labels,
+    )
+    assert result.returncode == 1, result.stderr
+    assert f"ghcr.io/o/valkey-bundle@{DIGEST_A} is not what the pins describe (bloom is stand-in)" in result.stderr
+    assert not any(c[:3] == ["buildx", "imagetools", "create"] for c in docker_calls(checkout))
+    # A registry on this machine (the rehearsal's) takes it.
+    local = run_build_sh(
+        checkout, "manifest", DIGEST_A, DIGEST_B, IMAGE="localhost:5000/v", FAKE_REGISTRY_LABELS=labels
+    )
+    assert local.returncode == 0, local.stderr
+
+
+def test_push_of_a_local_image_is_by_digest_only(checkout):
+    for args, message in [
+        (["push", "--platform", "linux/amd64", "--local-image", "x:local"], "by digest only"),
+        (
+            ["push", "--platform", "linux/amd64", "--by-digest", "--sbom", "--local-image", "x:local"],
+            "no build options",
+        ),
+        (["build", "--local-image", "x:local"], "push only"),
+    ]:
+        result = run_build_sh(checkout, *args, IMAGE="ghcr.io/o/valkey-bundle")
+        assert result.returncode == 1 and message in result.stderr, (args, result.stderr)
+
+
+def test_the_release_tier_runs_the_workflows_build_sh_commands_in_its_order():
+    """tests/release rehearses the release with the build.sh commands of release.yml, in
+    the order its jobs run them (build, then publish)."""
+    from release import release_kit
+
+    release = load("release.yml")
+    commands = []
+    for job in ("build", "publish"):
+        for script in runs(release, job):
+            commands += re.findall(r"\./build\.sh ([a-z-]+)", script)
+    assert [c for c in commands if c in release_kit.WORKFLOW_COMMANDS] == release_kit.WORKFLOW_COMMANDS
+    assert set(commands) - set(release_kit.WORKFLOW_COMMANDS) == {"release-notes"}
