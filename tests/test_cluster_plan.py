@@ -367,9 +367,22 @@ def test_bootstrap_needs_the_node_list():
     assert any(w.startswith("VALKEY_CLUSTER_REPLICAS ignored") for w in plan.warnings)
 
 
-def test_bootstrap_needs_the_plaintext_port():
-    with pytest.raises(UsageError, match=r"^VALKEY_CLUSTER_BOOTSTRAP: creating the cluster needs the plaintext"):
-        plan_for([*CLUSTER, "--port", "0", "--tls-port", "6380"], {"VALKEY_CLUSTER_NODES": THREE})
+def test_bootstrap_needs_a_client_port():
+    with pytest.raises(UsageError, match=r"^VALKEY_CLUSTER_BOOTSTRAP: creating the cluster needs a client port"):
+        plan_for([*CLUSTER, "--port", "0"], {"VALKEY_CLUSTER_NODES": THREE})
+
+
+def test_bootstrap_over_tls_talks_to_the_tls_port():
+    tls = ["--tls-cert-file", "/c.crt", "--tls-key-file", "/c.key", "--tls-ca-cert-file", "/ca.crt"]
+    plan = plan_for([*CLUSTER, "--port", "0", "--tls-port", "6380", *tls], {"VALKEY_CLUSTER_NODES": THREE})
+    assert plan.cluster.port == 6380 and plan.cluster.identity.port == 6380
+    assert plan.tls.cluster.value is True and plan.tls.replication.value is True  # the image's default in a cluster
+    assert pairs(plan.argv, "--tls-cluster") == ["yes"] and pairs(plan.argv, "--tls-replication") == ["yes"]
+    announced = plan_for(
+        [*CLUSTER, "--port", "0", "--tls-port", "6380", "--cluster-announce-tls-port", "7380", *tls],
+        {"VALKEY_CLUSTER_NODES": THREE},
+    )
+    assert announced.cluster.identity.port == 7380
 
 
 def test_where_the_helper_finds_this_server_and_nodes_conf(tmp_path):

@@ -473,6 +473,9 @@ def test_root_never_hands_a_system_directory_over(directory):
     assert any("not handing a system directory" in w for w in plan.warnings)
 
 
+TLS_FILES = ["--tls-cert-file", "/c.crt", "--tls-key-file", "/c.key", "--tls-ca-cert-file", "/ca.crt"]
+
+
 def coordinator_warnings(plan):
     return [w for w in plan.warnings if w.startswith("the search coordinator listens")]
 
@@ -482,8 +485,8 @@ def coordinator_warnings(plan):
     [
         ([], "port 26673 (port 6379 + 20294)"),
         (["--port", "7000"], "port 27294 (port 7000 + 20294)"),
-        (["--tls-port", "6380"], "port 26674 (tls-port 6380 + 20294)"),
-        (["--port", "0", "--tls-port", "6378"], "port 26673 (tls-port 6378 + 20295)"),
+        (["--tls-port", "6380", *TLS_FILES], "port 26674 (tls-port 6380 + 20294)"),
+        (["--port", "0", "--tls-port", "6378", *TLS_FILES], "port 26673 (tls-port 6378 + 20295)"),
         (["--port", "many"], "port + 20294"),
     ],
 )
@@ -492,8 +495,23 @@ def test_the_coordinator_port_takes_no_password_and_the_start_says_so(args, port
     plan = plan_for([*cluster, "--requirepass", "s3cret"])
     assert plan.coordinator
     (warning,) = coordinator_warnings(plan)
-    assert warning.startswith(f"the search coordinator listens on {port} without authentication"), warning
+    if "--tls-port" in args:  # the coordinator stays plaintext whatever the server speaks
+        assert warning.startswith(f"the search coordinator listens on {port} in plaintext gRPC"), warning
+    else:
+        assert warning.startswith(f"the search coordinator listens on {port} without authentication"), warning
+    assert "without authentication" in warning
     assert "never publish it" in warning and "s3cret" not in warning
+
+
+def test_the_coordinator_port_with_tls_from_the_environment_is_the_tls_port_and_plaintext():
+    env = {"VALKEY_TLS_CERT_FILE": "/c.crt", "VALKEY_TLS_KEY_FILE": "/c.key", "VALKEY_TLS_CA_CERT_FILE": "/ca.crt"}
+    plan = plan_for(["valkey-server", "--cluster-enabled", "yes"], {**env, "VALKEY_TLS_PORT": "7000"})
+    (warning,) = coordinator_warnings(plan)  # TLS alone is reason enough to say so: no password needed
+    assert warning.startswith(
+        "the search coordinator listens on port 27294 (tls-port 7000 + 20294) in plaintext gRPC without "
+        "authentication (valkey-search"
+    ), warning
+    assert "encrypts nothing there, whatever TLS the server speaks" in warning
 
 
 def test_no_coordinator_warning_without_a_password_or_without_the_coordinator():

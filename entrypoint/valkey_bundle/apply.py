@@ -109,14 +109,15 @@ def run(plan):
             except OSError as exc:
                 print_error(f"{plan.password.password.variable}: cannot write {plan.password.include}: {exc}")
                 return 1
+        tls = plan.tls.client() if plan.tls is not None else None
         if cluster and program is not None and (cluster.creator is not False or (cluster.join and alone(cluster))):
             from .bootstrap import start_helper
 
-            start_helper(cluster, plan.password.password if plan.password else None)
+            start_helper(cluster, plan.password.password if plan.password else None, tls)
         if plan.index_guard and program is not None:
             from .index_guard import start_guard
 
-            start_guard(plan.index_guard, plan.password.password if plan.password else None)
+            start_guard(plan.index_guard, plan.password.password if plan.password else None, tls)
     try:
         if program is None:
             raise FileNotFoundError

@@ -48,19 +48,21 @@ def log(message):
     print(f"{PROG}: cluster bootstrap: {message}", file=sys.stderr, flush=True)
 
 
-def start_helper(cluster, password):
-    """Fork the helper (twice) and return in the entrypoint, which then execs the server."""
+def start_helper(cluster, password, tls=None):
+    """Fork the helper (twice) and return in the entrypoint, which then execs the server.
+    ``tls``: a tls_client.ClientTLS when the members speak TLS."""
     from .detach import run_beside_server
 
     server_pid = os.getpid()
-    run_beside_server(lambda: Bootstrap(cluster, password, server_pid).run(), log)
+    run_beside_server(lambda: Bootstrap(cluster, password, server_pid, tls).run(), log)
 
 
 class Bootstrap:
-    def __init__(self, cluster, password, server_pid):
+    def __init__(self, cluster, password, server_pid, tls=None):
         self.cluster = cluster
         self.password = password.value if password else None
-        self.link = Link(self.password, server_pid, cluster.timeout)
+        self.tls = tls
+        self.link = Link(self.password, server_pid, cluster.timeout, tls)
         self.local = None  # a connection to this node's own server
 
     def run(self):
@@ -109,7 +111,8 @@ class Bootstrap:
     def this_node(self):
         """(known nodes, slots assigned) of this node's own server, once it answers."""
         host, port = self.cluster.local_host, self.cluster.port
-        self.local = self.link.wait(f"this server on {host}:{port}", lambda: self.link.connect(host, port))
+        name = self.tls.server_name if self.tls else None
+        self.local = self.link.wait(f"this server on {host}:{port}", lambda: self.link.connect(host, port, name))
         state = parse_info(self.local.call("CLUSTER", "INFO"))
         return int(state.get("cluster_known_nodes", "1")), int(state.get("cluster_slots_assigned", "0"))
 
@@ -277,7 +280,7 @@ class Bootstrap:
         if plan.lost:
             where = (me.announce_ip or me.hostname or self.cluster.local_host, me.port)
             for ranges, owner in plan.lost:
-                log(lost_line(ranges, owner, where, self.password))
+                log(lost_line(ranges, owner, where, self.password, self.tls))
             log(f"this node joined the cluster as a primary without slots after {link.elapsed()}")
             return 1
         if plan.replicate is None:
@@ -304,8 +307,9 @@ class Bootstrap:
         from .resp import ReplyError
 
         done = 0
+        names = {(node.ip, node.port): node.hostname or None for node in view}
         for ip, port in forget_targets(view, ghost, reached):
-            conn = self.link.connect(ip, port)
+            conn = self.link.connect(ip, port, names.get((ip, port)))
             if conn is None:
                 continue
             reply = conn.call("CLUSTER", "FORGET", ghost.id)

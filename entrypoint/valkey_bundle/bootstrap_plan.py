@@ -229,14 +229,19 @@ def plan_rejoin(nodes, me, my_id, replicas):
     return plan
 
 
-def lost_line(ranges, owner, where, password):
-    """One log line: slots without an owner, why, and the commands that give them to this node."""
+def lost_line(ranges, owner, where, password, tls=None):
+    """One log line: slots without an owner, why, and the commands that give them to this node.
+    ``tls``: the tls_client.ClientTLS the commands need."""
     slots = slot_text(ranges)
     if owner is not None:
         cause = f"{owner.name()}, which was this node before it lost its data, served them and no replica took over"
     else:
         cause = "no node in the cluster serves them"
     cli = f"valkey-cli -h {where[0]} -p {where[1]}" + (" -a PASSWORD" if password else "")
+    if tls is not None:
+        shown = tls.as_dict()
+        cli += " --tls" + (f" --cacert {shown['ca_file']}" if shown["ca_file"] else "")
+        cli += f" --cert {shown['cert']} --key {shown['key']}" if shown["cert"] else ""
     spans = " ".join(f"{a} {b}" for a, b in ranges)
     fix = f"{cli} CLUSTER ADDSLOTSRANGE {spans} && {cli} CLUSTER BUMPEPOCH"
     if owner is not None:

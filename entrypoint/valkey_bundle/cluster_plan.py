@@ -118,7 +118,9 @@ def plan_cluster(plan, env, config, own_address=None):
     cluster = plan.cluster = ClusterPlan()
     cluster.timeout = env.bootstrap_timeout
     cluster.nodes_conf = os.path.join(config.cwd, config.value("cluster-config-file") or "nodes.conf")
-    cluster.port = _port(config.value("port", "6379"))
+    tls = plan.tls
+    # Where this server takes clients: its TLS port when TLS is on (the helper speaks TLS there).
+    cluster.port = tls.client_port() if tls is not None and tls.on else _port(config.value("port", "6379"))
     binds = _specific_binds(config)
     cluster.local_host = _local_host(config)
 
@@ -149,7 +151,10 @@ def plan_cluster(plan, env, config, own_address=None):
     # What the other members will know this node by: the values that win.
     announce_ip = _winner(config, "cluster-announce-ip", announce_ip)
     hostname = _winner(config, "cluster-announce-hostname", env.announce_hostname)
-    announced_port = _port(config.value("cluster-announce-port", "0"), 0) or cluster.port
+    # The port the other members know this node by: with tls-cluster, its TLS port.
+    tls_cluster = tls is not None and tls.on and tls.cluster.value
+    announce = "cluster-announce-tls-port" if tls_cluster else "cluster-announce-port"
+    announced_port = _port(config.value(announce, "0"), 0) or cluster.port
     cluster.identity = Identity(announced_port, announce_ip, hostname, binds)
 
     cluster.refresh_peers = bool(env.cluster_nodes or env.announce_hostname)
@@ -182,8 +187,8 @@ def _plan_bootstrap(cluster, env, warnings, notes, requirepass):
         )
     if cluster.port == 0:
         raise UsageError(
-            "VALKEY_CLUSTER_BOOTSTRAP: creating the cluster needs the plaintext port (port is 0); "
-            "set VALKEY_CLUSTER_BOOTSTRAP=no and create it yourself"
+            "VALKEY_CLUSTER_BOOTSTRAP: creating the cluster needs a client port, and nothing listens (port 0, "
+            "no tls-port); set VALKEY_TLS_CERT_FILE (and the rest of TLS) or a port"
         )
     cluster.creator, cluster.creator_reason = decide_creator(mode, nodes, cluster.identity)
     # Any member may have to join a cluster that exists without it (a lost volume): whether it

@@ -52,11 +52,23 @@ def myself(conn):
     raise ConnectionError("CLUSTER NODES lists no 'myself'")
 
 
-def hand_over(host, port, password, timeout=HANDOVER_TIMEOUT):
-    """Return (ok, one-line reason)."""
+def replica_name(conn, ip, port):
+    """The name the replica at ip:port announces (CLUSTER NODES), which its certificate carries; or None."""
+    from .cluster_view import parse_nodes
+
+    nodes = conn.call("CLUSTER", "NODES")
+    for node in parse_nodes(nodes if isinstance(nodes, str) else ""):
+        if (node.ip, node.port) == (ip, port) and node.hostname:
+            return node.hostname
+    return None
+
+
+def hand_over(host, port, password, timeout=HANDOVER_TIMEOUT, tls=None, server_name=None):
+    """Return (ok, one-line reason).  ``tls``: a tls_client.ClientTLS when the members speak TLS;
+    ``server_name``: the name this member's certificate carries."""
     started = time.monotonic()
     try:
-        with Connection(host, port) as conn:
+        with Connection(host, port, tls=tls, server_name=server_name) as conn:
             refused = authenticate(conn, password)
             if refused:
                 return False, f"AUTH failed: {refused}"
@@ -72,7 +84,8 @@ def hand_over(host, port, password, timeout=HANDOVER_TIMEOUT):
             if not replicas:
                 return False, f"no replica of {node_id[:8]} is in sync: the slots stay until the shutdown"
             ip, replica_port, _ = replicas[0]
-            with Connection(ip, replica_port) as replica:
+            name = replica_name(conn, ip, replica_port) if tls else None
+            with Connection(ip, replica_port, tls=tls, server_name=name) as replica:
                 refused = authenticate(replica, password)
                 reply = refused or replica.call("CLUSTER", "FAILOVER")
             if isinstance(reply, ReplyError):

@@ -8,6 +8,10 @@ readiness  PONG, and in cluster mode cluster_state:ok and, on a replica, the lin
            index its peers have is here and none is still being built (index_state.py)
 prestop    (the pod's preStop hook, not a state) a primary hands its slots to an in-sync replica
            and waits until it is a replica itself; see handover.py
+
+It connects where the entrypoint made the server listen, with TLS when the server speaks it
+(local_server.py): the server's certificate verified against the CA, the client certificate
+presented when the server asks for one.
 """
 
 import os
@@ -30,10 +34,13 @@ def read_password(environ):
     return password.value if password else None
 
 
-def check(mode, host, port, password):
-    """Return (healthy, one-line reason)."""
+def check(mode, host, port, password, tls=None, server_name=None):
+    """Return (healthy, one-line reason).  ``tls``: a tls_client.ClientTLS when the server speaks
+    TLS; ``server_name``: the name its certificate must carry."""
+    from .tls_client import TLSFailure
+
     try:
-        with Connection(host, port) as conn:
+        with Connection(host, port, tls=tls, server_name=server_name) as conn:
             auth_error = authenticate(conn, password)
             pong = conn.call("PING")
             if isinstance(pong, ReplyError):
@@ -53,11 +60,13 @@ def check(mode, host, port, password):
                 synced, why = replica_in_sync(conn)
                 if not synced:
                     return False, why
-                indexed, indexes = search_indexes_ready(conn, password)
+                indexed, indexes = search_indexes_ready(conn, password, tls)
                 if not indexed:
                     return False, indexes
                 return True, f"PONG, cluster_state:ok{why}{indexes}"
             return True, pong
+    except TLSFailure as exc:
+        return False, str(exc)
     except OSError as exc:
         return False, f"cannot reach {host}:{port}: {exc}"
 
@@ -79,7 +88,7 @@ def replica_in_sync(conn):
     return True, ", replica in sync"
 
 
-def search_indexes_ready(conn, password):
+def search_indexes_ready(conn, password, tls=None):
     """(True, "") without search; (True, ", search indexes as on N peers") when this member has
     every index its reachable peers have and builds none; else (False, why)."""
     from .cluster_view import parse_nodes
@@ -90,7 +99,7 @@ def search_indexes_ready(conn, password):
         return True, ""  # no search module (or it refused): nothing to wait for
     nodes = conn.call("CLUSTER", "NODES")
     peers = [
-        (n.ip, n.port)
+        (n.ip, n.port, n.hostname or None)
         for n in parse_nodes(nodes if isinstance(nodes, str) else "")
         if n.ip and n.port and not {"myself", "fail", "fail?", "handshake", "noaddr"} & n.flags
     ]
@@ -100,8 +109,8 @@ def search_indexes_ready(conn, password):
 
     answers = {}
 
-    def ask(host, port):
-        names = peer_indexes(host, port, password)
+    def ask(host, port, name):
+        names = peer_indexes(host, port, password, tls, name)
         if names is not None:
             answers[f"{host}:{port}"] = names
 
@@ -116,12 +125,12 @@ def search_indexes_ready(conn, password):
     return True, f", search indexes as on {len(answers)} peers"
 
 
-def peer_indexes(host, port, password):
+def peer_indexes(host, port, password, tls=None, server_name=None):
     """FT._LIST of a peer, or None when it cannot say (unreachable, loading, refused)."""
     from .index_state import index_names
 
     try:
-        with Connection(host, port, timeout=1.0) as peer:
+        with Connection(host, port, timeout=1.0, tls=tls, server_name=server_name) as peer:
             if authenticate(peer, password):
                 return None
             return index_names(peer.call("FT._LIST"))
@@ -135,7 +144,7 @@ def main(argv, environ=None):
     if not argv or argv[0] not in ("startup", "liveness", "readiness", "prestop"):
         print(usage, file=sys.stderr)
         return 2
-    mode, host, port = argv[0], "127.0.0.1", 6379
+    mode, host, port = argv[0], None, None
     rest = argv[1:]
     try:
         while rest:
@@ -149,11 +158,17 @@ def main(argv, environ=None):
     except (IndexError, ValueError):
         print(usage, file=sys.stderr)
         return 2
+    from .local_server import local_server
+
+    # Where and how the server takes clients, as the entrypoint planned it (TLS included).
+    local_port, tls = local_server(environ)
+    server_name = tls.server_name if tls and host is None else host
+    host, port = host or "127.0.0.1", port or local_port
     if mode == "prestop":
         from .handover import hand_over
 
-        healthy, reason = hand_over(host, port, read_password(environ))
+        healthy, reason = hand_over(host, port, read_password(environ), tls=tls, server_name=server_name)
     else:
-        healthy, reason = check(mode, host, port, read_password(environ))
+        healthy, reason = check(mode, host, port, read_password(environ), tls, server_name)
     print(f"{mode}: {'ok' if healthy else 'failing'}: {reason}")
     return 0 if healthy else 1

@@ -24,9 +24,11 @@ def log(message):
 
 
 class Guard:
-    def __init__(self, port, password, server_pid):
+    def __init__(self, port, password, server_pid, tls=None):
         self.port = port
         self.password = password
+        self.tls = tls  # tls_client.ClientTLS when the server speaks TLS
+        self.refused = None  # the last TLS failure logged, so that each is logged once
         self.server_pid = server_pid
         self.conn = None
         self.persisted = None  # index names the AOF base holds, once known
@@ -46,12 +48,15 @@ class Guard:
 
         if self.conn is None:
             try:
-                conn = Connection("127.0.0.1", self.port, timeout=5.0)
-            except OSError:
+                tls = self.tls
+                conn = Connection("127.0.0.1", self.port, 5.0, tls=tls, server_name=tls and tls.server_name)
+            except OSError as exc:
+                self.report(exc)
                 return None
             try:
                 error = authenticate(conn, self.password)
-            except OSError:
+            except OSError as exc:
+                self.report(exc)
                 conn.close()
                 return None
             if isinstance(error, ReplyError):
@@ -59,6 +64,14 @@ class Guard:
                 return None
             self.conn = conn
         return self.conn
+
+    def report(self, exc):
+        """Log a TLS failure (a certificate refused) once; a server not up yet is no news."""
+        from .tls_client import TLSFailure
+
+        if isinstance(exc, TLSFailure) and str(exc) != self.refused:
+            self.refused = str(exc)
+            log(f"{exc}; trying again")
 
     def call(self, *args):
         conn = self.connection()
@@ -102,9 +115,9 @@ class Guard:
         return 0
 
 
-def start_guard(port, password):
+def start_guard(port, password, tls=None):
     """Fork the guard (twice) and return in the entrypoint, which then execs the server."""
     from .detach import run_beside_server
 
     server_pid = os.getpid()
-    run_beside_server(lambda: Guard(port, password.value if password else None, server_pid).run(), log)
+    run_beside_server(lambda: Guard(port, password.value if password else None, server_pid, tls).run(), log)

@@ -88,17 +88,21 @@ def report(labels, facts, loaded, server):
     return lines
 
 
-def ask_server(host, port, password):
-    """(one line on the server, MODULE LIST entries or None)."""
+def ask_server(host, port, password, tls=None, server_name=None):
+    """(one line on the server, MODULE LIST entries or None).  ``tls``: a tls_client.ClientTLS
+    when the server speaks TLS."""
     from .resp import Connection, ReplyError, authenticate
+    from .tls_client import TLSFailure
 
     try:
-        with Connection(host, port) as conn:
+        with Connection(host, port, tls=tls, server_name=server_name) as conn:
             refused = authenticate(conn, password)
             if refused:
                 return f"AUTH failed on {host}:{port}: {refused}", None
             info = conn.call("INFO", "server")
             modules = conn.call("MODULE", "LIST")
+    except TLSFailure as exc:
+        return str(exc), None
     except OSError as exc:
         return f"cannot reach {host}:{port}: {exc}", None
     if isinstance(modules, ReplyError):
@@ -123,7 +127,7 @@ def main(argv, environ=None):
     from .module_files import read_module_facts
 
     environ = os.environ if environ is None else environ
-    host, port, rest = "127.0.0.1", 6379, list(argv)
+    host, port, rest = None, None, list(argv)
     try:
         while rest:
             flag, value, rest = rest[0], rest[1], rest[2:]
@@ -136,7 +140,12 @@ def main(argv, environ=None):
     except (IndexError, ValueError):
         print(f"usage: {PROG} [--host HOST] [--port PORT]", file=sys.stderr)
         return 2
-    server, loaded = ask_server(host, port, read_password(environ))
+    from .local_server import local_server
+
+    local_port, tls = local_server(environ)  # where and how the server takes clients (TLS included)
+    server_name = tls.server_name if tls and host is None else host
+    host, port = host or "127.0.0.1", port or local_port
+    server, loaded = ask_server(host, port, read_password(environ), tls, server_name)
     for line in report(read_labels(), read_module_facts(), loaded, server):
         print(line)
     return 0 if loaded is not None else 1

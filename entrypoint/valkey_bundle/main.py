@@ -114,6 +114,13 @@ def build_plan(argv, environ):
         problem = unreadable_config(config, *plan.run_as)
         if problem:
             raise UsageError(problem)
+    if plan.tls is not None and plan.tls.on:
+        from .tls_files import CertificateProblem, check_server_files
+
+        try:
+            plan.warnings += check_server_files(plan.tls, plan.run_as)
+        except CertificateProblem as exc:
+            raise UsageError(str(exc)) from None
     plan.warnings[:0] = warnings
     return env, plan
 

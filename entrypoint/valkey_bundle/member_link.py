@@ -40,8 +40,9 @@ class Member:
 class Link:
     """The helper's connections and its patience: one deadline for the whole bootstrap."""
 
-    def __init__(self, password, server_pid, timeout):
+    def __init__(self, password, server_pid, timeout, tls=None):
         self.password = password
+        self.tls = tls  # tls_client.ClientTLS when the members speak TLS
         self.server_pid = server_pid
         self.timeout = timeout
         self.started = time.monotonic()
@@ -76,12 +77,13 @@ class Link:
     def elapsed(self):
         return f"{time.monotonic() - self.started:.1f} s"
 
-    def connect(self, host, port):
-        """A connection that answered PING (after AUTH), or None; ``self.reason`` says why not."""
+    def connect(self, host, port, server_name=None):
+        """A connection that answered PING (after AUTH), or None; ``self.reason`` says why not.
+        ``server_name``: the member's name, which its certificate must carry (TLS)."""
         from .resp import Connection, ReplyError, authenticate
 
         try:
-            conn = Connection(host, port, timeout=3.0)
+            conn = Connection(host, port, timeout=3.0, tls=self.tls, server_name=server_name)
         except OSError as exc:
             self.reason = f"{host}:{port}: {exc.strerror or exc}"
             return None
@@ -114,7 +116,7 @@ class Link:
                 self.reason = f"{member.host} does not resolve"
                 return False
             member.ip = addresses[0]
-            member.conn = self.connect(member.ip, member.port)
+            member.conn = self.connect(member.ip, member.port, member.host)
         return member.conn is not None
 
     def cluster_state(self, member):

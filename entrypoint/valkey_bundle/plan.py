@@ -37,6 +37,7 @@ class Plan:
         "password",
         "run_as",
         "server",
+        "tls",
         "warnings",
     )
 
@@ -53,6 +54,7 @@ class Plan:
         self.coordinator = False
         self.index_guard = None  # the port of the server the search index guard watches
         self.password = None  # PasswordPlan when VALKEY_PASSWORD(_FILE) is set
+        self.tls = None  # tls_plan.TlsPlan in server mode (its ``on`` says whether TLS listens)
         self.warnings = []
         self.notes = []  # explanations for debug output
 
@@ -68,6 +70,7 @@ class Plan:
             "data_dir": self.data_dir,
             "cluster": self.cluster.as_dict() if self.cluster else None,
             "password": self.password.as_dict() if self.password else None,
+            "tls": self.tls.as_dict() if self.tls and self.tls.on else None,
             "warnings": self.warnings,
         }
 
@@ -249,12 +252,14 @@ def make_plan(
     _plan_coordinator(plan, env, facts)
     _check_cpu(plan, facts, machine, cpu_flags)
     coordinator_defaults = _coordinator_defaults(plan, config, facts)
+    tls_args = _plan_tls(plan, env, config)
     _plan_index_guard(plan, env, config)
 
     _plan_user(plan, identity, config, data, capabilities)
     config_file, rest = split_server_args(final_server_args(args, env))
     generated = [loadmodule_arg(m.path, m.args) for m in plan.modules if m.source == "env"]
     generated += coordinator_defaults
+    generated += tls_args
     if cluster_vars_set(env) or (plan.cluster_enabled and (env.announce_ip or own_address)):
         from .cluster_plan import plan_cluster
 
@@ -273,8 +278,8 @@ def make_plan(
 
         generated += plan_password(plan, env.password, config, runtime, identity)
     else:
-        _warn_open_access(plan, config)
-    if plan.coordinator and (env.password or has_password(config)):
+        _warn_open_access(plan, config, plan.tls)
+    if plan.coordinator and (env.password or has_password(config) or plan.tls.on):
         _warn_coordinator_without_auth(plan, config, facts)
     head = [args[0]] + ([config_file] if config_file is not None else [])
     plan.argv = head + generated + rest
@@ -383,14 +388,15 @@ def has_password(config):
     return any(name in config.settings for name in ("requirepass", "aclfile", "user"))
 
 
-def coordinator_port(config, offset):
+def coordinator_port(config, offset, tls=None):
     """(port, what it is computed from) of search's coordinator: tls-port when set, else port, + offset
-    (MODULE_COORDINATOR_PORT_OFFSET).
+    (MODULE_COORDINATOR_PORT_OFFSET), as valkey-search asks the server (src/valkey_search.cc).
+    ``tls``: the tls_plan.TlsPlan, whose TLS port may come from VALKEY_TLS_*.
 
     None when the config's port is not a number (the server refuses it and says why).
     """
     try:
-        tls_port = int(config.value("tls-port") or 0)
+        tls_port = tls.tls_port.value if tls is not None and tls.on else int(config.value("tls-port") or 0)
         base, name = (tls_port, "tls-port") if tls_port else (int(config.value("port") or 6379), "port")
     except ValueError:
         return None
@@ -399,17 +405,25 @@ def coordinator_port(config, offset):
 
 
 def _warn_coordinator_without_auth(plan, config, facts):
-    """The coordinator's gRPC server takes no password: the one on the client port does not cover it."""
-    offset = next(
-        (
-            facts[m.key].coordinator_port_offset
-            for m in plan.modules
-            if m.key in facts and facts[m.key].coordinator_flag
-        ),
-        0,
+    """The coordinator's gRPC server takes no password and speaks no TLS: neither the password nor
+    TLS on the client port covers it."""
+    module = next(
+        (m for m in plan.modules if m.key in facts and facts[m.key].coordinator_flag),
+        None,
     )
-    found = coordinator_port(config, offset)
+    offset = facts[module.key].coordinator_port_offset if module else 0
+    found = coordinator_port(config, offset, plan.tls)
     where = f"port {found[0]} ({found[1]})" if found else f"port + {offset}"
+    if plan.tls is not None and plan.tls.on:
+        version = facts[module.key].version if module else ""
+        search = f"valkey-search {version}".strip()
+        plan.warnings.append(
+            f"the search coordinator listens on {where} in plaintext gRPC without authentication ({search} "
+            "encrypts nothing there, whatever TLS the server speaks, and the password does not apply): whoever "
+            "reaches it can run index queries and read documents; let only the cluster's members reach it, "
+            "never publish it"
+        )
+        return
     plan.warnings.append(
         f"the search coordinator listens on {where} without authentication (the password does not apply "
         "there): whoever reaches it can run index queries and read documents; let only the cluster's members "
@@ -417,9 +431,12 @@ def _warn_coordinator_without_auth(plan, config, facts):
     )
 
 
-def _warn_open_access(plan, config):
-    """No password: say so when clients from other hosts can (or, in a cluster, must) connect."""
+def _warn_open_access(plan, config, tls):
+    """No password: say so when clients from other hosts can (or, in a cluster, must) connect.
+    TLS alone with client certificates demanded is an authentication of its own: quiet then."""
     if has_password(config):
+        return
+    if tls is not None and tls.on and tls.port == 0 and tls.auth_clients.value == "yes":
         return
     addresses = [a.lstrip("-") for a in config.settings.get("bind", (["*", "-::*"], None))[0]]
     if addresses and all(a.startswith("127.") or a in ("::1", "localhost") for a in addresses):
@@ -546,6 +563,16 @@ def _coordinator_defaults(plan, config, facts):
     return generated
 
 
+def _plan_tls(plan, env, config):
+    """TLS from VALKEY_TLS_* and the config (tls_plan.py); the generated args."""
+    from .tls_plan import resolve
+
+    plan.tls, generated, warnings, notes = resolve(env, config)
+    plan.warnings += warnings
+    plan.notes += notes
+    return generated
+
+
 def _plan_index_guard(plan, env, config):
     """In cluster mode with search's coordinator on, a helper rewrites the AOF after each
     index change (index_guard.py): valkey-search 1.2.1 writes no index into the AOF, so
@@ -560,10 +587,13 @@ def _plan_index_guard(plan, env, config):
                 "without the search indexes created since its AOF was last rewritten"
             )
         return
-    try:
-        plan.index_guard = int(config.value("port") or 6379)
-    except ValueError:
-        return  # the server refuses the port and says why
+    if plan.tls.on:
+        plan.index_guard = plan.tls.client_port()
+    else:
+        try:
+            plan.index_guard = int(config.value("port") or 6379)
+        except ValueError:
+            return  # the server refuses the port and says why
     plan.notes.append(f"search index guard: on, port {plan.index_guard} (rewrites the AOF after index changes)")
 
 

@@ -1,4 +1,5 @@
-"""A minimal RESP2 client: enough for health checks and cluster bootstrap (stdlib only)."""
+"""A minimal RESP2 client: enough for health checks and cluster bootstrap (stdlib only), in clear
+or over TLS (tls_client.ClientTLS)."""
 
 import socket
 
@@ -8,8 +9,16 @@ class ReplyError(Exception):
 
 
 class Connection:
-    def __init__(self, host, port, timeout=3.0, decode=True):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, host, port, timeout=3.0, decode=True, tls=None, server_name=None):
+        """``tls``: a tls_client.ClientTLS to speak TLS with; ``server_name``: the name the server's
+        certificate must carry (checked when it is a name, not an address)."""
+        if tls is None:
+            self.sock = socket.create_connection((host, port), timeout=timeout)
+        else:
+            from .tls_client import connect
+
+            self.sock = connect(host, port, timeout, tls, server_name)
+        self.tls, self.peer = tls, (host, port, server_name)
         self.file = self.sock.makefile("rb")
         self.decode = decode  # bulk strings as str, or as the exact bytes
 
@@ -29,8 +38,14 @@ class Connection:
         for arg in args:
             data = arg if isinstance(arg, bytes) else str(arg).encode()
             parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
-        self.sock.sendall(b"".join(parts))
-        return self._read()
+        try:
+            self.sock.sendall(b"".join(parts))
+            return self._read()
+        except OSError as exc:
+            if self.tls is None:
+                raise
+            # TLS 1.3: a server that refuses the client's certificate says so after the handshake.
+            raise self.tls.failure(exc, *self.peer, after_handshake=True) from None
 
     def _read(self):
         line = self.file.readline()

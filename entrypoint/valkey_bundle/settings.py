@@ -26,6 +26,7 @@ class BundleEnv:
         "modules",
         "modules_dir",
         "password",
+        "tls",
     )
 
     def __init__(self):
@@ -45,6 +46,7 @@ class BundleEnv:
         self.announce_ip = None  # (ip, variable it came from) or None
         self.announce_hostname = None
         self.password = None  # secret.Password or None; read in server mode only
+        self.tls = None  # tls_settings.TlsEnv when a VALKEY_TLS_* variable is set
 
 
 def read_bundle_env(environ):
@@ -78,6 +80,10 @@ def read_bundle_env(environ):
         read_cluster_env(env, environ)
     elif environ.get("POD_IP"):
         env.announce_ip = (environ["POD_IP"].strip(), "POD_IP")  # checked when cluster mode uses it
+    if any(name.startswith("VALKEY_TLS_") for name in environ):
+        from .tls_settings import read_tls_env
+
+        env.tls = read_tls_env(environ)
     env.dry_run = switch("VALKEY_BUNDLE_DRY_RUN", environ.get("VALKEY_BUNDLE_DRY_RUN", ""))
     env.debug = switch("VALKEY_BUNDLE_DEBUG", environ.get("VALKEY_BUNDLE_DEBUG", "")) or (
         environ.get("DEBUG", "").strip().lower() in TRUE_WORDS

@@ -206,8 +206,9 @@ class Node:
         return docker("inspect", "-f", "{{.State.Running}}", self.name, check=False).strip() == "true"
 
     def connect(self, auth: bool = True, timeout: float = 1.0, decode: bool = True) -> Connection:
-        """A connection to the node, authenticated with the kit's password unless ``auth`` is false."""
-        conn = Connection(self.ip, PORT, timeout=timeout, decode=decode)
+        """A connection to the node, authenticated with the kit's password unless ``auth`` is false
+        (over TLS, its certificate checked against its name, when the kit has ``tls``)."""
+        conn = Connection(self.ip, PORT, timeout=timeout, decode=decode, tls=self.kit.tls, server_name=self.alias)
         refused = authenticate(conn, self.kit.password) if auth else None
         if refused:
             conn.close()
@@ -216,7 +217,7 @@ class Node:
 
     def call(self, *args, auth: bool = True, timeout: float = 1.0):
         """One command over a fresh connection; an error reply is returned, not raised."""
-        with Connection(self.ip, PORT, timeout=timeout) as conn:
+        with Connection(self.ip, PORT, timeout=timeout, tls=self.kit.tls, server_name=self.alias) as conn:
             refused = authenticate(conn, self.kit.password) if auth else None
             return refused or conn.call(*args)
 
@@ -269,6 +270,8 @@ class ClusterKit:
         self.password_file.chmod(0o644)
         self.members: list[Node] = []
         self.run_args: list[str] = []  # more `docker run` options for every member (bench/pid1.py)
+        # A valkey_bundle.tls_client.ClientTLS when the members speak TLS only: the test side's client.
+        self.tls = None
         self.subnet = self._create_network()
         self._last_host = 1  # .1 is the bridge: next_address() hands out .2, .3, ...
 
@@ -376,6 +379,8 @@ class ClusterKit:
         if not all(self.healthy(m, members) for m in members):
             return False
         roles = self.roles(members)
+        if any(m.alias not in roles for m in members):
+            return False  # a member's hostname has not reached the first member's view yet
         primaries = [m for m in members if roles[m.alias][0] == "master"]
         if len(primaries) * (1 + replicas) != len(members):
             return False
@@ -455,7 +460,7 @@ class ClusterKit:
 
         def connection(ip):
             if ip not in conns:
-                conns[ip] = Connection(ip, PORT, timeout=3.0)
+                conns[ip] = Connection(ip, PORT, timeout=3.0, tls=self.tls)  # a redirect names no host
                 conns[ip].call("AUTH", self.password)
             return conns[ip]
 
