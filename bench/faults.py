@@ -102,7 +102,9 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", default="rolling,killed,cut,disk,stopped")
-    parser.add_argument("--image", help="an image to use as it is (default: build the container tests' image)")
+    parser.add_argument(
+        "--image", help="an image to use as it is (default: build the real-module tier's image, as the tier does)"
+    )
     parser.add_argument("--readiness", choices=sorted(fault_kit.PROBES), default="image")
     parser.add_argument("--no-prestop", action="store_true")
     parser.add_argument("--conf", help="a config file in place of deploy/k8s/base/valkey.conf")
@@ -118,7 +120,8 @@ def main() -> int:
     if problem:
         print(f"faults: {problem}", file=sys.stderr)
         return 1
-    image = args.image or container_image.build_test_image().name
+    image = args.image or container_image.build_real_image().name
+    search = container_image.labels(image).get("org.valkey-bundle.search.build") == "real"
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
@@ -129,8 +132,8 @@ def main() -> int:
             settings = dataclasses.replace(settings, readiness_period=args.readiness_period)
         kit = ClusterKit(image, workdir)
         try:
-            cluster = fault_kit.FaultCluster(kit, workdir, settings, probe=args.readiness)
-            print(f"faults: {image}; {settings}; readiness {args.readiness}", flush=True)
+            cluster = fault_kit.FaultCluster(kit, workdir, settings, probe=args.readiness, search=search)
+            print(f"faults: {image}; {settings}; readiness {args.readiness}; search real: {search}", flush=True)
             print(f"formed in {cluster.form():.1f} s", flush=True)
             if args.preload_mb:
                 print(f"preloaded {args.preload_mb} MiB in {preload(cluster, args.preload_mb):.1f} s", flush=True)

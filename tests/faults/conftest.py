@@ -1,8 +1,10 @@
-"""Tier 5: faults under load, on the container tier's image (see fault_kit.py).
+"""Tier 5: faults under load, on the real-module tier's image (see fault_kit.py).
 
-The session builds the container tier's image (container_image.build_test_image(), cached),
-or takes the image named by $VALKEY_BUNDLE_FAULTS_IMAGE as it is. Without a reachable Docker
-engine every test here is skipped, with the reason; with one, nothing skips.
+The session builds the real-module tier's image (container_image.build_real_image(), cached:
+the modules whose inputs the cache holds are real, the others the fixture module; where
+search is real the load queries it too), or takes the image named by
+$VALKEY_BUNDLE_FAULTS_IMAGE as it is. Without a reachable Docker engine every test here is
+skipped, with the reason; with one, nothing skips.
 """
 
 from __future__ import annotations
@@ -21,4 +23,12 @@ def faults_image(tmp_path_factory) -> str:
     given = os.environ.get("VALKEY_BUNDLE_FAULTS_IMAGE")
     if given:
         return given
-    return container_image.build_test_image(tmp_path_factory.mktemp("faults-image") / "docker-build.log").name
+    return container_image.build_real_image(tmp_path_factory.mktemp("faults-image") / "docker-build.log").name
+
+
+@pytest.fixture(scope="session")
+def search_real(faults_image) -> bool:
+    """Whether the image's search module is real (its label): then the load queries it."""
+    real = container_image.labels(faults_image).get("org.valkey-bundle.search.build") == "real"
+    print(f"\nfault tier: {faults_image}; search {'real: queried under the load' if real else 'a stand-in: not run'}")
+    return real

@@ -17,6 +17,11 @@ prints the figures).
 - A restart is a pod's: the preStop hook if the manifests have one, SIGTERM with the grace
   period, a new container on the same volume and a new address, then the startup and the
   readiness probe at their periods until the member is ready.
+- Where the image's search module is real (its label), an index over documents in every
+  slot range is made when the cluster forms, and one more thread of the load sends an
+  FT.SEARCH to each member in turn: each answer is complete (every document), partial (a
+  count short of them, with no error: what valkey-search's partial results would give) or
+  failed (an error, no connection). A partial answer must never come.
 """
 
 from __future__ import annotations
@@ -60,6 +65,9 @@ CLIENT_TIMEOUT = 1.0  # the cluster client's socket timeouts, seconds
 CLIENT_LOST = 3.0  # seconds without a success after which a thread looks for the cluster anew
 LOAD_LIMIT = 600.0  # no load runs longer than this, whatever happens to the case
 SETTLE_LIMIT = 180.0  # longest wait for the cluster to recover from anything
+SEARCH_INDEX = "faults"
+SEARCH_DOCUMENTS = 60  # spread over every slot range
+SEARCH_RATE = 20  # FT.SEARCH per second, to the members in turn
 
 
 # ------------------------------------------------------------------ the manifests
@@ -133,7 +141,7 @@ class Stream:
     """What one thread of the load did: (time it ended, ok) per operation, the errors by name."""
 
     range_index: int
-    kind: str  # "plain", "acked" or "read"
+    kind: str  # "plain", "acked", "read" or "search"
     ops: list[tuple[float, bool]] = dataclasses.field(default_factory=list)
     errors: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     # key -> value of the writes that the server took (plain: OK; acked: OK and WAIT >= 1)
@@ -147,6 +155,7 @@ class Stream:
     # (time, error) of the first errors, to see what a figure is made of
     error_log: list[tuple[float, str]] = dataclasses.field(default_factory=list, repr=False)
     clients: int = 0  # cluster clients this thread made
+    answers: collections.Counter = dataclasses.field(default_factory=collections.Counter)  # search kind
 
 
 class Load:
@@ -171,6 +180,12 @@ class Load:
                 thread = threading.Thread(target=self._run, args=(work, stream), daemon=True)
                 thread.name = f"load-{self.case}-{index}-{kind}"
                 self.threads.append(thread)
+        if self.cluster.search:
+            stream = Stream(-1, "search")
+            self.streams.append(stream)
+            thread = threading.Thread(target=self._searches, args=(stream,), daemon=True)
+            thread.name = f"load-{self.case}-search"
+            self.threads.append(thread)
         for thread in self.threads:
             thread.start()
         return self
@@ -293,6 +308,31 @@ class Load:
             stream.mismatches += 1
         return True
 
+    def _searches(self, stream: Stream) -> None:
+        """FT.SEARCH to each member in turn, over a connection of its own (no redirect to
+        follow: every member answers for every shard through the coordinator)."""
+        pacer = Pacer(SEARCH_RATE)
+        turn = 0
+        while self.running():
+            pacer.wait()
+            member = self.cluster.members[turn % len(self.cluster.members)]
+            turn += 1
+            try:
+                count = self.cluster.search_count(member)
+            except Exception as exc:
+                stream.answers["failed"] += 1
+                self._record(stream, False, exc)
+                continue
+            stream.answers["complete" if count == SEARCH_DOCUMENTS else "partial"] += 1
+            self._record(stream, count == SEARCH_DOCUMENTS)
+
+    def search_answers(self) -> collections.Counter:
+        """complete / partial / failed FT.SEARCH answers (empty without search)."""
+        answers: collections.Counter = collections.Counter()
+        for stream in self.streams:
+            answers.update(stream.answers)
+        return answers
+
     # -- what it saw
 
     def written(self, kind: str) -> dict[str, str]:
@@ -356,7 +396,7 @@ class Load:
         begin, end = self.marks[first], self.marks[last]
         if end <= begin:
             return 0.0
-        done = sum(1 for s in self.streams for at, ok in s.ops if ok and begin <= at < end)
+        done = sum(1 for s in self.streams if s.kind != "search" for at, ok in s.ops if ok and begin <= at < end)
         return done / (end - begin)
 
 
@@ -411,6 +451,8 @@ class Figures:
     ops_after: float
     errors: dict[str, int]
     notes: list[str] = dataclasses.field(default_factory=list)
+    # FT.SEARCH answers through the members: complete / partial / failed; None without search
+    search: dict[str, int] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -462,8 +504,16 @@ class FaultCluster:
     """Six members with deploy/k8s's settings, one of them on a small disk, and the
     StatefulSet's ways of stopping and starting them."""
 
-    def __init__(self, kit: ClusterKit, workdir: Path, settings: Manifests | None = None, probe: str = "image"):
+    def __init__(
+        self,
+        kit: ClusterKit,
+        workdir: Path,
+        settings: Manifests | None = None,
+        probe: str = "image",
+        search: bool = False,
+    ):
         self.kit, self.workdir = kit, workdir
+        self.search = search  # the image's search module is real: index, and query under the load
         self.settings = settings or manifests()
         self.probe = PROBES[probe]
         self.members = kit.group("valkey", MEMBERS, replicas=1)
@@ -492,7 +542,39 @@ class FaultCluster:
         done = self.wait("six members to form a cluster", self.formed, timeout=120)
         self.ranges = sorted({(first, last) for first, last, _ in self.kit.slot_owners(self.members[0])})
         self.ids = {m.alias: m.call("CLUSTER", "MYID") for m in self.members}
+        if self.search:
+            self.index_documents()
         return done - began
+
+    def index_documents(self) -> None:
+        """The search index and its documents, in every slot range; until every member counts
+        them all."""
+        first = self.members[0]
+        create = ("FT.CREATE", SEARCH_INDEX, "ON", "HASH", "PREFIX", "1", "fdoc:", "SCHEMA", "kind", "TAG")
+        reply = first.call(*create, timeout=10)
+        if reply != "OK":
+            raise RuntimeError(f"FT.CREATE on {first.alias}: {reply}")
+        client = self.client()
+        try:
+            for i in range(SEARCH_DOCUMENTS):
+                client.hset(f"fdoc:{i}", mapping={"kind": "book", "n": str(i)})
+        finally:
+            client.close()
+
+        self.wait("every member to count every document", self.searches_complete, timeout=120)
+
+    def searches_complete(self) -> bool:
+        try:
+            return all(self.search_count(m) == SEARCH_DOCUMENTS for m in self.members)
+        except Exception:
+            return False
+
+    def search_count(self, member: Member) -> int:
+        """The count FT.SEARCH answers on ``member`` (an error reply raises)."""
+        reply = member.call("FT.SEARCH", SEARCH_INDEX, "@kind:{book}", "NOCONTENT", "LIMIT", "0", "0", timeout=3.0)
+        if not isinstance(reply, list):
+            raise RuntimeError(f"FT.SEARCH on {member.alias}: {reply}")
+        return int(reply[0])
 
     def client(self) -> ValkeyCluster:
         """A cluster client as an application would configure one: every member as a startup node."""
@@ -666,6 +748,8 @@ class FaultCluster:
         """After a case: formed again, who claims which range, and which writes are gone."""
         load.stop()
         self.wait(f"the cluster to be whole after {load.case}", self.formed)
+        if self.search:
+            self.wait(f"every member to answer FT.SEARCH in full after {load.case}", self.searches_complete)
         loads = self.history if everything else [load]
         plain = {k: v for each in loads for k, v in each.written("plain").items()}
         acked = {k: v for each in loads for k, v in each.written("acked").items()}
@@ -691,6 +775,7 @@ class FaultCluster:
             ops_during=load.rate_between("fault", "recovered"),
             ops_after=load.rate_between("recovered", "end"),
             errors=dict(errors.most_common()),
+            search=dict(load.search_answers()) if self.search else None,
         )
         if "fault" in marks and "recovered" in marks:
             figures.notes.append(f"fault to recovered {marks['recovered'] - marks['fault']:.1f} s")
@@ -949,4 +1034,8 @@ def table(results: list[Figures]) -> str:
             f"{f.ops_before:.0f} / {f.ops_during:.0f} / {f.ops_after:.0f} |"
         )
     notes = [f"- {f.case}: {'; '.join(f.notes)}; errors {f.errors or 'none'}" for f in results]
+    for f in results:
+        if f.search is not None:
+            shown = ", ".join(f"{f.search.get(k, 0)} {k}" for k in ("complete", "partial", "failed"))
+            notes.append(f"- {f.case}: FT.SEARCH through the members: {shown}")
     return "\n".join(rows + [""] + notes)

@@ -8,7 +8,10 @@ order on the one cluster (module scope), each leaving it whole for the next. Aft
 write a replica acknowledged reads back, each slot range has one primary in every member's
 view, and the cluster is formed (cluster_state:ok everywhere, a replica per primary, in sync).
 Plain writes may be lost in a failover or a partition (replication is asynchronous): they are
-counted and printed, with the other figures (bench/faults.py prints them as a table).
+counted and printed, with the other figures (bench/faults.py prints them as a table). Where
+the image's search module is real, FT.SEARCH goes to every member in turn under the load:
+no answer may be partial (an error is what a client must get instead), and after each case
+every member answers in full again.
 """
 
 from __future__ import annotations
@@ -31,8 +34,8 @@ def kit(faults_image, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def cluster(kit, tmp_path_factory):
-    cluster = FaultCluster(kit, tmp_path_factory.mktemp("faults"))
+def cluster(kit, tmp_path_factory, search_real):
+    cluster = FaultCluster(kit, tmp_path_factory.mktemp("faults"), search=search_real)
     seconds = cluster.form()
     print(f"\nsix members formed in {seconds:.1f} s; settings {cluster.settings}")
     return cluster
@@ -46,6 +49,10 @@ def report(result: fault_kit.CaseResult) -> fault_kit.Figures:
     assert figures.acked_lost == 0, f"replica-acknowledged writes lost: {result.lost_acked} ({figures})"
     for slots, claims in result.owners.items():
         assert len(claims) == 1, f"slots {slots[0]}-{slots[1]} claimed by {sorted(claims)}"
+    if figures.search is not None:
+        # An answer short of documents must be an error the client sees, never a quiet count.
+        assert figures.search.get("partial", 0) == 0, f"partial FT.SEARCH answers: {figures.search}"
+        assert figures.search.get("complete", 0) > 0, f"no complete FT.SEARCH answer: {figures.search}"
     return figures
 
 
