@@ -26,6 +26,7 @@
 #                  <module>-stand-in replaces a module whose inputs cannot be had
 #   modules        the four modules, <module>-${<MODULE>_BUILD} each (real or stand-in;
 #                  the image's labels say which)
+#   binaries       Valkey's and the modules' compiled files alone (reproducibility checks)
 #   runtime        the image (the last stage, the default target)
 # and, for builds that bring their own parts:
 #   modules-prebuilt  *.so from PREBUILT_DIR in the build context
@@ -127,6 +128,10 @@ ARG VALKEY_SOURCE_FILE=
 ARG VALKEY_SOURCE_SHA256=
 # Caps the parallelism of every compile stage (empty: each recipe's default, see modules/README.md).
 ARG JOBS=
+# Where the source is unpacked and built, and 1 to compile without the ccache: the
+# reproducibility checks build twice, cold, in two places (the binaries must not differ).
+ARG BUILD_DIR=/build
+ARG CCACHE_DISABLE
 COPY modules/fetch.sh modules/prepare.sh modules/recipe.sh /src/modules/
 COPY modules/valkey/ /src/modules/valkey/
 COPY modules/sources/README.md modules/sources/valkey* /src/sources/
@@ -134,10 +139,10 @@ RUN --network=none --mount=type=cache,target=/root/.ccache,id=valkey-bundle-ccac
     if [ -n "$VALKEY_SOURCE_FILE" ]; then \
         export VALKEY_TARBALL="/src/sources/$VALKEY_SOURCE_FILE" VALKEY_SHA256="$VALKEY_SOURCE_SHA256"; \
     fi \
- && modules/prepare.sh valkey /src/sources /build \
- && modules/valkey/build.sh /build/src /opt/valkey \
+ && modules/prepare.sh valkey /src/sources "$BUILD_DIR" \
+ && modules/valkey/build.sh "$BUILD_DIR/src" /opt/valkey \
  && find /opt/valkey/bin -type f -exec strip --strip-debug {} + \
- && rm -rf /build
+ && rm -rf "$BUILD_DIR"
 
 FROM scratch AS valkey-prebuilt
 ARG PREBUILT_DIR=modules/prebuilt
@@ -194,12 +199,14 @@ ARG JOBS=
 COPY modules/fetch.sh modules/prepare.sh modules/recipe.sh /src/modules/
 COPY modules/json/ /src/modules/json/
 COPY modules/sources/README.md modules/sources/json* /src/sources/
+ARG BUILD_DIR=/build
+ARG CCACHE_DISABLE
 # The header of the server this image ships, not a second copy of the Valkey repository.
 COPY --from=valkey-selected /opt/valkey/include/valkeymodule.h /src/valkey-include/
 RUN --network=none --mount=type=cache,target=/root/.ccache,id=valkey-bundle-ccache \
-    modules/prepare.sh json /src/sources /build \
- && DEPS_DIR=/build/deps VALKEY_INCLUDE_DIR=/src/valkey-include modules/json/build.sh /build/src /out \
- && rm -rf /build
+    modules/prepare.sh json /src/sources "$BUILD_DIR" \
+ && DEPS_DIR="$BUILD_DIR/deps" VALKEY_INCLUDE_DIR=/src/valkey-include modules/json/build.sh "$BUILD_DIR/src" /out \
+ && rm -rf "$BUILD_DIR"
 
 # The crates are vendored in modules/sources/ (no registry, no shared cache); each
 # module keeps a target directory of its own between builds.
@@ -209,10 +216,15 @@ ARG JOBS=
 COPY modules/fetch.sh modules/prepare.sh modules/recipe.sh modules/rust.sh /src/modules/
 COPY modules/bloom/ /src/modules/bloom/
 COPY modules/sources/README.md modules/sources/bloom* /src/sources/
+# A CARGO_TARGET_DIR of its own (not the cache mount's) compiles every crate again, and
+# goes with the build directory (it would only weigh on the build cache).
+ARG BUILD_DIR=/build
+ARG CARGO_TARGET_DIR=/cargo-target
 RUN --network=none --mount=type=cache,target=/cargo-target,id=valkey-bundle-cargo-target-bloom \
-    modules/prepare.sh bloom /src/sources /build \
- && DEPS_DIR=/build/deps CARGO_TARGET_DIR=/cargo-target modules/bloom/build.sh /build/src /out \
- && rm -rf /build
+    modules/prepare.sh bloom /src/sources "$BUILD_DIR" \
+ && DEPS_DIR="$BUILD_DIR/deps" modules/bloom/build.sh "$BUILD_DIR/src" /out \
+ && rm -rf "$BUILD_DIR" \
+ && if [ "$CARGO_TARGET_DIR" != /cargo-target ]; then rm -rf "$CARGO_TARGET_DIR"; fi
 
 FROM rust-base-selected AS ldap
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
@@ -220,28 +232,38 @@ ARG JOBS=
 COPY modules/fetch.sh modules/prepare.sh modules/recipe.sh modules/rust.sh /src/modules/
 COPY modules/ldap/ /src/modules/ldap/
 COPY modules/sources/README.md modules/sources/ldap* /src/sources/
+# A CARGO_TARGET_DIR of its own (not the cache mount's) compiles every crate again, and
+# goes with the build directory (it would only weigh on the build cache).
+ARG BUILD_DIR=/build
+ARG CARGO_TARGET_DIR=/cargo-target
 RUN --network=none --mount=type=cache,target=/cargo-target,id=valkey-bundle-cargo-target-ldap \
-    modules/prepare.sh ldap /src/sources /build \
- && DEPS_DIR=/build/deps CARGO_TARGET_DIR=/cargo-target modules/ldap/build.sh /build/src /out \
- && rm -rf /build
+    modules/prepare.sh ldap /src/sources "$BUILD_DIR" \
+ && DEPS_DIR="$BUILD_DIR/deps" modules/ldap/build.sh "$BUILD_DIR/src" /out \
+ && rm -rf "$BUILD_DIR" \
+ && if [ "$CARGO_TARGET_DIR" != /cargo-target ]; then rm -rf "$CARGO_TARGET_DIR"; fi
 
 # The tests' fixture module (tests/fixtures/fixture_module.c) under each module's file
 # and module name, against the header of the server the image ships: what replaces a
 # module whose inputs cannot be had, when <MODULE>_BUILD=stand-in.
 FROM build-base-selected AS stand-ins
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ARG BUILD_DIR=/build
+ARG CCACHE_DISABLE
 COPY tests/fixtures/fixture_module.c /src/stand-in/
 COPY modules/search/module.env /src/modules/search/
 COPY modules/json/module.env /src/modules/json/
 COPY modules/bloom/module.env /src/modules/bloom/
 COPY modules/ldap/module.env /src/modules/ldap/
 COPY --from=valkey-selected /opt/valkey/include/valkeymodule.h /src/valkey-include/
-RUN --network=none for component in search json bloom ldap; do \
-        ( . "modules/$component/module.env" \
+RUN --network=none mkdir -p "$BUILD_DIR" && cp -r /src/stand-in /src/valkey-include "$BUILD_DIR/" \
+ && for component in search json bloom ldap; do \
+        ( . "/src/modules/$component/module.env" \
           && mkdir -p "/out/$component" \
-          && gcc -shared -fPIC -O1 -Wall -Werror -I/src/valkey-include "-DFIXTURE_NAME=\"$MODULE_NAME\"" \
-                 -o "/out/$component/$MODULE_FILE" /src/stand-in/fixture_module.c ) || exit 1; \
-    done
+          && gcc -shared -fPIC -O1 -Wall -Werror "-ffile-prefix-map=$BUILD_DIR=." -I"$BUILD_DIR/valkey-include" \
+                 "-DFIXTURE_NAME=\"$MODULE_NAME\"" -o "/out/$component/$MODULE_FILE" "$BUILD_DIR/stand-in/fixture_module.c" \
+          && strip --strip-debug "/out/$component/$MODULE_FILE" ) || exit 1; \
+    done \
+ && rm -rf "$BUILD_DIR"
 
 FROM search AS search-real
 FROM scratch AS search-stand-in
@@ -280,6 +302,12 @@ COPY ${PREBUILT_DIR}/*.so /
 
 # hadolint ignore=DL3006
 FROM ${MODULES_FROM} AS modules-selected
+
+# The compiled files the image takes, alone (./build.sh build --files binaries=DIR): what
+# the reproducibility checks compare between two builds.
+FROM scratch AS binaries
+COPY --from=valkey-selected /opt/valkey/bin/ /bin/
+COPY --from=modules-selected /*.so /modules/
 
 # --- the image ---------------------------------------------------------------------
 

@@ -69,3 +69,33 @@ jobs_for_memory() {
     [ "$cap" -lt "$cores" ] && cores=$cap
     echo "$cores"
 }
+
+# reproducible SRC_DIR [DIR...]: the same inputs give the same bytes wherever and
+# whenever they are built. Exports SOURCE_DATE_EPOCH, unless given, as the newest date
+# of a file in SRC_DIR (a pinned source: a release tarball, or a git archive whose files
+# carry its commit's date; a DIR inside it, a build or target directory, left out), which
+# compilers and build scripts use instead of the clock: call it before the recipe writes
+# into SRC_DIR. Sets prefix_map to the C/C++ flags and remap_path to rustc's that record
+# SRC_DIR as "." and each DIR (which must exist) as its own name wherever a path is
+# written (__FILE__, panic messages, debug info; the last that matches applies).
+reproducible() {
+    local dir source='' newest prune=()
+    prefix_map='' remap_path=''
+    for dir in "$@"; do
+        dir=$(cd -- "$dir" && pwd)
+        if [ -z "$source" ]; then
+            source=$dir
+            prefix_map="-ffile-prefix-map=$dir=."
+            remap_path="--remap-path-prefix=$dir=."
+        else
+            [[ $dir != "$source"/* ]] || prune+=(-path "$dir" -prune -o)
+            prefix_map+=" -ffile-prefix-map=$dir=$(basename -- "$dir")"
+            remap_path+=" --remap-path-prefix=$dir=$(basename -- "$dir")"
+        fi
+    done
+    if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
+        newest=$(find "$source" ${prune[@]+"${prune[@]}"} -type f -printf '%T@\n' | sort -n | tail -n 1)
+        SOURCE_DATE_EPOCH=${newest%%.*}
+    fi
+    export SOURCE_DATE_EPOCH
+}

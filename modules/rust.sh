@@ -42,6 +42,14 @@ cargo_build_offline() {
         echo "$prog: $crates is not a vendored crates tree (Cargo.lock, vendor/)" >&2
         exit 2
     fi
+    # Dated by the source as unpacked (before the lock is copied into it); paths in panic
+    # messages relative to the source, the crates and the target directory, and so in
+    # the C that crates' build scripts compile (the cc crate reads CFLAGS). Cargo leaves
+    # --remap-path-prefix out of its crate hashes: symbol names do not depend on it.
+    mkdir -p -- "${CARGO_TARGET_DIR:-$src/target}"
+    reproducible "$src" "$DEPS_DIR" "${CARGO_TARGET_DIR:-$src/target}"
+    export RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }$remap_path"
+    export CFLAGS="${CFLAGS:+$CFLAGS }$prefix_map" CXXFLAGS="${CXXFLAGS:+$CXXFLAGS }$prefix_map"
     cp -- "$crates/Cargo.lock" "$src/Cargo.lock"
     (cd "$src" && cargo build --release --offline --locked --jobs "$jobs" \
         --config "source.crates-io.replace-with='vendored-crates'" \

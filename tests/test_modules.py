@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -241,10 +242,15 @@ def test_recipe_exists_and_the_dockerfile_runs_it(component):
     assert component in stages, f"no Dockerfile stage named {component}"
     stage = stages[component]
     assert f"modules/{component}/build.sh " in stage, f"stage {component} does not run its recipe"
-    assert f"modules/prepare.sh {component} /src/sources /build" in stage, f"stage {component} skips modules/prepare.sh"
+    # The build directory is /build, or BUILD_DIR (default /build) where the
+    # reproducibility checks build in two places.
+    build_dir = '"$BUILD_DIR"' if "ARG BUILD_DIR=/build\n" in stage else "/build"
+    assert f"modules/prepare.sh {component} /src/sources {build_dir}" in stage, (
+        f"stage {component} skips modules/prepare.sh"
+    )
     assert "--mount=type=cache" in stage
     if deps(component):
-        assert "DEPS_DIR=/build/deps " in stage
+        assert ("DEPS_DIR=/build/deps " if build_dir == "/build" else 'DEPS_DIR="$BUILD_DIR/deps" ') in stage
     # Every input reaches a stage that unpacks it (search's gRPC and googletest reach
     # a stage of their own, search-deps-inputs): copied from modules/sources/ and named
     # to prepare.sh, which verifies it.
@@ -252,7 +258,9 @@ def test_recipe_exists_and_the_dockerfile_runs_it(component):
         tarball = f"{name.replace('/', '-')}-{input_fields(name)['VERSION']}.tar.gz"
         unpacked_by = []
         for stage_name, text in stages.items():
-            prepare = re.search(rf"modules/prepare\.sh {component} /src/sources /build([^\n\\&]*)", text)
+            prepare = re.search(
+                rf'modules/prepare\.sh {component} /src/sources (?:/build|"\$BUILD_DIR")([^\n\\&]*)', text
+            )
             if not prepare:
                 continue
             named = prepare.group(1).split()
@@ -456,6 +464,66 @@ def test_shell_script_discovery_finds_the_known_ones():
     assert {"build.sh", "modules/fetch.sh", "modules/unpack.sh"} <= scripts
     assert {f"modules/{c}/build.sh" for c in COMPONENTS} <= scripts
     assert {"modules/prepare.sh", "modules/recipe.sh", "modules/rust.sh"} <= scripts
+
+
+def reproducible(*dirs: Path, **env: str) -> list[str]:
+    """recipe.sh's `reproducible DIR...`: SOURCE_DATE_EPOCH, prefix_map and remap_path."""
+    script = '. "$1" && shift && reproducible "$@" && printf "%s\\n" "$SOURCE_DATE_EPOCH" "$prefix_map" "$remap_path"'
+    result = subprocess.run(
+        ["bash", "-c", script, "bash", str(MODULES_DIR / "recipe.sh"), *map(str, dirs)],
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.splitlines()
+
+
+def test_reproducible_dates_by_the_source_and_records_paths_relative_to_it(tmp_path):
+    src, deps = tmp_path / "src", tmp_path / "deps"
+    for path, mtime in (
+        (src / "a.c", 1_600_000_000),
+        (src / "sub" / "b.c", 1_700_000_000),
+        (deps / "x.h", 1_800_000_000),
+    ):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("")
+        os.utime(path, (mtime, mtime))
+    # What the build writes into the source (its build directory) is not a date of it.
+    (src / "build").mkdir()
+    (src / "build" / "out.o").write_text("")
+    epoch, prefix_map, remap_path = reproducible(src, deps, src / "build")
+    assert epoch == "1700000000"
+    assert prefix_map.split() == [
+        f"-ffile-prefix-map={src}=.",
+        f"-ffile-prefix-map={deps}=deps",
+        f"-ffile-prefix-map={src}/build=build",
+    ]
+    assert remap_path.split() == [
+        f"--remap-path-prefix={src}=.",
+        f"--remap-path-prefix={deps}=deps",
+        f"--remap-path-prefix={src}/build=build",
+    ]
+    # A date given (the build's own SOURCE_DATE_EPOCH) is kept.
+    assert reproducible(src, SOURCE_DATE_EPOCH="1234")[0] == "1234"
+
+
+def test_compile_recipes_build_reproducibly():
+    # Dated and path-mapped before anything is compiled; C through CFLAGS, Valkey's link
+    # (link-time optimisation) through LDFLAGS, Rust through RUSTFLAGS.
+    valkey = (MODULES_DIR / "valkey" / "build.sh").read_text()
+    assert 'reproducible "$src"' in valkey and '$prefix_map" LDFLAGS="${LDFLAGS:+$LDFLAGS }$prefix_map"' in valkey
+    assert valkey.index("reproducible ") < valkey.index("make -C")
+    json_recipe = (MODULES_DIR / "json" / "build.sh").read_text()
+    assert json_recipe.index("reproducible ") < json_recipe.index("CMakeLists.txt.offline")
+    rust = (MODULES_DIR / "rust.sh").read_text()
+    assert rust.index("reproducible ") < rust.index('cp -- "$crates/Cargo.lock"')
+    assert 'RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }$remap_path"' in rust
+    stages = dockerfile_stages()
+    for stage in ("valkey", "stand-ins"):
+        assert "ARG BUILD_DIR=/build\n" in stages[stage] and "ARG CCACHE_DISABLE\n" in stages[stage]
+    assert "strip --strip-debug" in stages["valkey"] and "strip --strip-debug" in stages["stand-ins"]
+    assert "COPY --from=valkey-selected /opt/valkey/bin/ /bin/" in stages["binaries"]
 
 
 def fake_path(tmp_path: Path, docker_script: str | None) -> str:

@@ -30,6 +30,14 @@ if [ -z "${VALKEY_INCLUDE_DIR:-}" ] || [ ! -f "$header" ]; then
 fi
 need_tools "g++ cmake ninja-build binutils" cmake ninja c++ strip
 
+# Dated by the source as unpacked (before this recipe rewrites a file of it), paths
+# recorded relative to it, to the dependencies and to the build directory (CMake takes
+# CFLAGS and CXXFLAGS from the environment).
+build=$src/build
+mkdir -p -- "$build"
+reproducible "$src" "$DEPS_DIR" "$build"
+export CFLAGS="${CFLAGS:+$CFLAGS }$prefix_map" CXXFLAGS="${CXXFLAGS:+$CXXFLAGS }$prefix_map"
+
 # The ExternalProject that clones Valkey: its download becomes a no-op. The exact
 # lines are matched so that a change upstream stops the build here, not online.
 # shellcheck disable=SC2016  # CMake's ${...}, not the shell's
@@ -42,10 +50,9 @@ grep -v -F -x "    $tag" "$src/CMakeLists.txt" | sed "s|^    $clone\$|    DOWNLO
 mv -f -- "$src/CMakeLists.txt.offline" "$src/CMakeLists.txt"
 
 jobs=${JOBS:-$(nproc)}
-build=$src/build
 install -D -m 0644 "$header" "$build/_deps/valkey-src/src/valkey/src/valkeymodule.h"
 
-# CFLAGS: upstream's defaults without -g (stripped anyway) and without -Werror (a
+# -DCFLAGS: upstream's defaults without -g (stripped anyway) and without -Werror (a
 # newer compiler's new warnings must not fail a build of a pinned release).
 cmake -S "$src" -B "$build" -G Ninja -Wno-dev \
     -DCMAKE_BUILD_TYPE=Release \

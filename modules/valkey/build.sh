@@ -43,6 +43,16 @@ if [ ! -e "$src/.git" ] && command -v git >/dev/null 2>&1; then
     export GIT_DIR="$no_git" GIT_WORK_TREE
 fi
 
+# The same bytes from the same source, in any directory at any time: dated by the
+# source (mkreleasehdr.sh records SOURCE_DATE_EPOCH instead of the clock and the host
+# name), paths written relative to it. CFLAGS through the environment: src/Makefile
+# adds its own to them and hands them on to the dependencies (jemalloc, Lua, ...).
+# LDFLAGS too: with link-time optimisation the linker's compiler writes the debug
+# information of the final code (its directory, /.../src/src, would otherwise be in it,
+# and so in the build ID that the stripped binary keeps).
+reproducible "$src"
+export CFLAGS="${CFLAGS:+$CFLAGS }$prefix_map" LDFLAGS="${LDFLAGS:+$LDFLAGS }$prefix_map"
+
 # The same settings for both make calls: Valkey rebuilds from scratch when they change.
 # USE_FAST_FLOAT=yes as in the official image: 9.0's float parsing through the C++
 # fast_float library (9.1 has a C port built in and ignores the setting).

@@ -108,23 +108,35 @@ def build_image(
     if tag != "local" or not repository:
         raise RuntimeError(f"{name}: a test image is named <repository>:local (build.sh's tag for such builds)")
     base = base_image()
-    tarball, sha256, _strip = testbed.valkey_source_tarball()
+    _tarball, sha256, _strip = testbed.valkey_source_tarball()
     version = testbed.valkey_source_version(sha256)
+    log_path = log_path or testbed.cache_dir() / f"{repository.replace('/', '-')}-image.log"
+    build_args = ["--stand-ins", stand_ins, "--substitutes", substitutes, "--", "--progress=plain", *docker_args]
+    seconds = run_build(repository, build_args, log_path, jobs)
+    image_labels = labels(name)
+    builds = {c: image_labels.get(f"org.valkey-bundle.{c}.build", "") for c in MODULE_COMPONENTS}
+    return TestImage(name, base, version, seconds, builds, log_path)
+
+
+def run_build(repository: str, args: list[str], log_path: Path, jobs: str = "") -> float:
+    """`./build.sh build ARGS` offline (from the cache only) with IMAGE=REPOSITORY, the test
+    base image and the test bed's Valkey tarball, JOBS (if given) as build.sh's JOBS, its
+    output in LOG_PATH; serialised between processes by a lock in the cache. The seconds it
+    took; RuntimeError with the end of the log if it fails."""
+    tarball, sha256, _strip = testbed.valkey_source_tarball()
     lock_dir = testbed.cache_dir()
     lock_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_path or lock_dir / f"{repository.replace('/', '-')}-image.log"
     env = dict(
         os.environ,
         IMAGE=repository,
-        BASE_IMAGE=base,
+        BASE_IMAGE=base_image(),
         VALKEY_TARBALL=str(tarball),
         VALKEY_SHA256=sha256,
         VALKEY_BUNDLE_OFFLINE="1",
     )
     if jobs:
         env["JOBS"] = jobs
-    cmd = [str(BUILD_SH), "build", "--stand-ins", stand_ins, "--substitutes", substitutes]
-    cmd += ["--", "--progress=plain", *docker_args]
+    cmd = [str(BUILD_SH), "build", *args]
     with open(lock_dir / "container-test-image.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         started = time.monotonic()
@@ -136,10 +148,10 @@ def build_image(
             ).returncode
         seconds = time.monotonic() - started
     if rc != 0:
-        raise RuntimeError(f"./build.sh build of {name} failed ({rc}); log {log_path}:\n{_tail(log_path.read_text())}")
-    image_labels = labels(name)
-    builds = {c: image_labels.get(f"org.valkey-bundle.{c}.build", "") for c in MODULE_COMPONENTS}
-    return TestImage(name, base, version, seconds, builds, log_path)
+        raise RuntimeError(
+            f"./build.sh build {' '.join(args[:4])} failed ({rc}); log {log_path}:\n{_tail(log_path.read_text())}"
+        )
+    return seconds
 
 
 def build_test_image(log_path: Path | None = None) -> TestImage:
