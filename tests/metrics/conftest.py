@@ -1,0 +1,51 @@
+"""Tier 6: metrics, alerts and the dashboard (marker `metrics`).
+
+The rule tests need promtool; the scrape tests a Docker engine and redis_exporter (Debian's
+prometheus-redis-exporter, a process of this machine pointed at a member's address). Both
+binaries come from .ci/install-deps: a missing one fails the test that needs it, with the
+command that installs it. Without a reachable Docker engine the scrape tests are skipped, with
+the reason; with one, they run on the container tier's image (container_image.build_test_image(),
+cached), or on the image $VALKEY_BUNDLE_METRICS_IMAGE names.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from container import container_image
+
+from . import metrics_kit
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    found = metrics_kit.promtool_binary()
+    if not found:
+        pytest.fail(f"promtool not found: run {metrics_kit.INSTALL_HINT}", pytrace=False)
+    return found
+
+
+@pytest.fixture(scope="session")
+def exporter_binary() -> str:
+    found = metrics_kit.exporter_binary()
+    if not found:
+        pytest.fail(f"redis_exporter not found: run {metrics_kit.INSTALL_HINT}", pytrace=False)
+    return found
+
+
+@pytest.fixture(scope="session")
+def metrics_image(tmp_path_factory) -> str:
+    problem = container_image.engine_problem()
+    if problem:
+        pytest.skip(f"metrics scrape tests need a Docker engine: {problem}")
+    given = os.environ.get("VALKEY_BUNDLE_METRICS_IMAGE")
+    if given:
+        return given
+    return container_image.build_test_image(tmp_path_factory.mktemp("metrics-image") / "docker-build.log").name
+
+
+@pytest.fixture(scope="session")
+def search_real(metrics_image) -> bool:
+    """Whether the image's search module is real (its label); a stand-in has no FT.* commands."""
+    return container_image.labels(metrics_image).get("org.valkey-bundle.search.build") == "real"
