@@ -1,6 +1,6 @@
 """TLS: the variables, what the plan makes of them beside the config, the certificate checks
 of the start (with certificates made here), and how the image's clients learn what the
-entrypoint decided.  No server: tests/native/test_tls.py and tests/container/ run them."""
+entrypoint decided.  No server: tests/native/test_tls_server.py and tests/container/ run them."""
 
 import json
 import os
