@@ -841,15 +841,22 @@ per_step_network() {
 # base_images DOCKERFILE STAGE...: build the package-installing stages (with network)
 # as images of their own, for a build that then runs with --network=none; prints the
 # --build-arg for each. The extra docker args in base_extra (--no-cache, --progress)
-# apply to them too.
+# apply to them too. A --platform (base_platform) goes to them and into their key: an
+# arm64 base must never take the tag of an amd64 one, nor FROM look for a registry's.
 base_extra=()
+base_platform=''
 base_images() {
     local file=$1 stage key tag arg
     shift
-    key=$({ cat -- "$file"; printf '%s\n' "${BASE_IMAGE:-}" "${BUILD_IMAGE:-}"; } | sha256sum | cut -c1-12)
+    key=$({
+        cat -- "$file"
+        printf '%s\n' "${BASE_IMAGE:-}" "${BUILD_IMAGE:-}"
+        [ -z "$base_platform" ] || printf '%s\n' "$base_platform"
+    } | sha256sum | cut -c1-12)
     for stage in "$@"; do
         tag=valkey-bundle-base/$stage:$key
         local build=(buildx build --load --file "$file" --target "$stage" --tag "$tag" ${base_extra[@]+"${base_extra[@]}"})
+        [ -z "$base_platform" ] || build+=(--platform "$base_platform")
         [ -z "${BASE_IMAGE:-}" ] || build+=(--build-arg "BASE_IMAGE=$BASE_IMAGE")
         [ -z "${BUILD_IMAGE:-}" ] || build+=(--build-arg "BUILD_IMAGE=$BUILD_IMAGE")
         note "docker ${build[*]} $root"
@@ -921,6 +928,7 @@ build_image() {
         if [ "${module_build[search]}" = real ] || [ "${module_build[json]}" = real ]; then bases+=(cmake-base); fi
         if [ "${module_build[bloom]}" = real ] || [ "${module_build[ldap]}" = real ]; then bases+=(rust-base); fi
         note "this builder's Dockerfile frontend cannot cut the network per step: building ${bases[*]} first"
+        base_platform=$platforms
         base_args=$(base_images "$dockerfile" "${bases[@]}") || exit 1
         mapfile -t -O "${#args[@]}" args <<<"$base_args"
         mapfile -t deps_args <<<"$base_args"

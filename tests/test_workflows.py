@@ -695,6 +695,28 @@ def test_build_on_an_old_engine_installs_packages_first_then_cuts_the_network(ch
     assert "cannot cut the network per step" in result.stderr
 
 
+def test_a_foreign_platform_gets_base_images_of_its_own(checkout):
+    """On an old engine the package stages are images of their own: one built for arm64 must
+    not take the tag the amd64 build uses, and must be built for arm64 (FROM then finds the
+    local arm64 base instead of asking a registry)."""
+
+    def bases(*args):
+        Path(checkout[1]["DOCKER_LOG"]).unlink(missing_ok=True)
+        result = run_build_sh(checkout, "build", *args, FAKE_ENGINE_VERSION="20.10.24+dfsg1")
+        assert result.returncode == 0, result.stderr
+        builds = [c for c in docker_calls(checkout) if c[:2] == ["buildx", "build"]]
+        return {
+            b[b.index("--target") + 1]: b for b in builds if b[b.index("--tag") + 1].startswith("valkey-bundle-base/")
+        }
+
+    native, arm = bases(), bases("--platform", "linux/arm64")
+    assert native.keys() == arm.keys() and native
+    for stage in native:
+        assert "--platform" not in native[stage]
+        assert arm[stage][arm[stage].index("--platform") + 1] == "linux/arm64"
+        assert arm[stage][arm[stage].index("--tag") + 1] != native[stage][native[stage].index("--tag") + 1]
+
+
 def test_build_with_stand_ins_says_so_and_never_gets_a_release_tag(checkout):
     _root, env = checkout
     result = run_build_sh(checkout, "build", "--stand-ins", "search,bloom")
