@@ -23,7 +23,7 @@ downloaded but Debian packages.
   the container tests' build lock. Docker's own builder (the docker driver) builds the
   foreign platform through the binfmt entry and sees the local base image; an engine
   whose BuildKit cannot cut the network per step gets the package stages built first
-  by build.sh, for the platform of DOCKER_DEFAULT_PLATFORM (set here). Per stage the sum
+  by build.sh, for arm64 and under a key of their own. Per stage the sum
   of its steps' times, from BuildKit's plain progress output, and the wall time. Every
   compile runs without the ccache (CCACHE_DISABLE=1: what is measured is the emulated
   compile, and no arm64 object goes into the ccache the amd64 builds share). The first
@@ -297,41 +297,11 @@ def stage_seconds(log: str) -> tuple[dict[str, float], dict[str, int]]:
 def build(base: str, jobs: str, log_path: Path) -> tuple[float, float]:
     """`./build.sh build --platform linux/arm64 --stand-ins all` under the tests' build
     lock; (seconds waited for the lock, seconds of the build)."""
-    tarball, sha256, _strip = testbed.valkey_source_tarball()
-    env = dict(
-        os.environ,
-        IMAGE=IMAGE,
-        BASE_IMAGE=base,
-        VALKEY_TARBALL=str(tarball),
-        VALKEY_SHA256=sha256,
-        VALKEY_BUNDLE_OFFLINE="1",
-        JOBS=jobs,
-        # build.sh builds the package stages on their own (an engine that cannot cut the
-        # network per step) without --platform: buildx takes this one.
-        DOCKER_DEFAULT_PLATFORM=PLATFORM,
-    )
-    cmd = [str(container_image.BUILD_SH), "build", "--platform", PLATFORM, "--stand-ins", "all"]
-    cmd += ["--", "--progress=plain", "--build-arg", "CCACHE_DISABLE=1"]
-    lock_dir = testbed.cache_dir()
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    waited = time.monotonic()
-    with open(lock_dir / "container-test-image.lock", "w") as lock:
-        say("waiting for the container tests' build lock")
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        waited = time.monotonic() - waited
-        say(f"{' '.join(cmd)} (log: {log_path})")
-        started = time.monotonic()
-        with open(log_path, "w") as log:
-            log.write("+ " + " ".join(cmd) + "\n")
-            log.flush()
-            rc = subprocess.run(
-                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, check=False
-            ).returncode
-        seconds = time.monotonic() - started
-    if rc != 0:
-        tail = "\n".join(log_path.read_text().splitlines()[-40:])
-        raise RuntimeError(f"./build.sh build --platform {PLATFORM} failed ({rc}); log {log_path}:\n{tail}")
-    return waited, seconds
+    args = ["--platform", PLATFORM, "--stand-ins", "all", "--", "--progress=plain", "--build-arg", "CCACHE_DISABLE=1"]
+    say(f"./build.sh build {' '.join(args)} (log: {log_path}; waits for the container tests' build lock)")
+    began = time.monotonic()
+    seconds = container_image.run_build(IMAGE, args, log_path, jobs=jobs, base=base)
+    return time.monotonic() - began - seconds, seconds
 
 
 # --- the run -------------------------------------------------------------------------------

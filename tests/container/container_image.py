@@ -118,9 +118,9 @@ def build_image(
     return TestImage(name, base, version, seconds, builds, log_path)
 
 
-def run_build(repository: str, args: list[str], log_path: Path, jobs: str = "") -> float:
-    """`./build.sh build ARGS` offline (from the cache only) with IMAGE=REPOSITORY, the test
-    base image and the test bed's Valkey tarball, JOBS (if given) as build.sh's JOBS, its
+def run_build(repository: str, args: list[str], log_path: Path, jobs: str = "", base: str = "") -> float:
+    """`./build.sh build ARGS` offline (from the cache only) with IMAGE=REPOSITORY, the base
+    image BASE (default: the test base image) and the test bed's Valkey tarball, JOBS (if given) as build.sh's JOBS, its
     output in LOG_PATH; serialised between processes by a lock in the cache. The seconds it
     took; RuntimeError with the end of the log if it fails."""
     tarball, sha256, _strip = testbed.valkey_source_tarball()
@@ -129,7 +129,7 @@ def run_build(repository: str, args: list[str], log_path: Path, jobs: str = "") 
     env = dict(
         os.environ,
         IMAGE=repository,
-        BASE_IMAGE=base_image(),
+        BASE_IMAGE=base or base_image(),
         VALKEY_TARBALL=str(tarball),
         VALKEY_SHA256=sha256,
         VALKEY_BUNDLE_OFFLINE="1",
