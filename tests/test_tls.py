@@ -454,3 +454,28 @@ def test_the_probes_derive_what_the_start_planned(pki, tmp_path):
     assert port == 6390 and tls.as_dict()["cert"] is None and tls.as_dict()["ca_file"] == str(pki["ca"])
     # A config the probe cannot read: the environment alone decides.
     assert local_server({}, ([str(tmp_path / "gone.conf")], str(tmp_path))) == (6379, None)
+
+
+def test_a_server_that_drops_the_connection_is_one_line_that_says_so():
+    import ssl
+
+    from valkey_bundle.tls_client import ClientTLS, TLSFailure
+
+    cert = Setting("/certs/c.crt", "VALKEY_TLS_CERT_FILE", "tls-cert-file", "VALKEY_TLS_CERT_FILE")
+    key = Setting("/certs/c.key", "VALKEY_TLS_KEY_FILE", "tls-key-file", "VALKEY_TLS_KEY_FILE")
+    client = ClientTLS(None, None, cert, key, None, True, None)
+    # OpenSSL 3 reports a reset on read through its error queue: "[SYS] unknown error".
+    queued = ssl.SSLError(5, "[SYS] unknown error")
+    queued.library, queued.reason = "SYS", None
+    where = "TLS to 10.0.0.1:6379: the server closed the connection"
+    for exc in (queued, ConnectionResetError(104, "Connection reset by peer"), ssl.SSLEOFError(8, "EOF")):
+        after = client.failure(exc, "10.0.0.1", 6379, after_handshake=True)
+        assert isinstance(after, TLSFailure) and str(after).startswith(
+            f"{where} after the handshake: it refused this client's certificate /certs/c.crt"
+        ), str(after)
+    for exc in (queued, ConnectionResetError(104, "Connection reset by peer")):
+        during = client.failure(exc, "10.0.0.1", 6379)
+        assert str(during).startswith(f"{where} during the TLS handshake ("), str(during)
+    # Not TLS's doing: the error itself.
+    refused = ConnectionRefusedError(111, "Connection refused")
+    assert client.failure(refused, "10.0.0.1", 6379) is refused

@@ -63,6 +63,17 @@ def replica_name(conn, ip, port):
     return None
 
 
+def role_of(ip, port, password, tls, server_name):
+    """The role ip:port reports ("master", "slave"), or None when it cannot be asked."""
+    try:
+        with Connection(ip, port, tls=tls, server_name=server_name, timeout=2) as conn:
+            if authenticate(conn, password):
+                return None
+            return info_fields(conn, "replication").get("role")
+    except OSError:
+        return None
+
+
 def hand_over(host, port, password, timeout=HANDOVER_TIMEOUT, tls=None, server_name=None):
     """Return (ok, one-line reason).  ``tls``: a tls_client.ClientTLS when the members speak TLS;
     ``server_name``: the name this member's certificate carries."""
@@ -95,9 +106,11 @@ def hand_over(host, port, password, timeout=HANDOVER_TIMEOUT, tls=None, server_n
                 if replication.get("role") == "slave":
                     took = time.monotonic() - started
                     return True, f"slots handed to {ip}:{replica_port} in {took:.2f} s"
-                if not any(r[:2] == (ip, replica_port) for r in in_sync_replicas(replication)):
-                    # Stopping too (a whole node pool drained): waiting on would only keep
-                    # this primary's writes paused until the failover times out.
+                gone = not any(r[:2] == (ip, replica_port) for r in in_sync_replicas(replication))
+                # A replica that won leaves this list before gossip demotes this primary;
+                # one that cannot be asked is stopping too (a whole node pool drained), and
+                # waiting on would only keep this primary's writes paused until the timeout.
+                if gone and role_of(ip, replica_port, password, tls, name) != "master":
                     return False, f"{ip}:{replica_port} went away before it took the slots"
                 time.sleep(0.05)
             return False, f"{ip}:{replica_port} did not take the slots within {timeout:.0f} s"

@@ -109,9 +109,20 @@ class ClientTLS:
             return TLSFailure(
                 f"{where}: the server's certificate does not verify against {self.ca_text()}: {exc.verify_message}"
             )
+        # A reset can come as the OS error itself or through OpenSSL's queue ("[SYS] unknown error").
+        reset = isinstance(exc, (ConnectionResetError, BrokenPipeError)) or getattr(exc, "library", None) == "SYS"
+        if after_handshake and (reset or isinstance(exc, ssl.SSLEOFError)):
+            # valkey-server judges the certificate once the handshake is done, and closes without an alert.
+            if self.present_cert:
+                who = f"refused this client's certificate {self.cert.value} ({self.cert.label()})"
+            else:
+                who = "wants a client certificate, and this client presents none (tls-auth-clients no)"
+            return TLSFailure(
+                f"{where}: the server closed the connection after the handshake: it {who}; its log says why"
+            )
+        if reset:
+            return TLSFailure(f"{where}: the server closed the connection during the TLS handshake ({exc})")
         if not isinstance(exc, ssl.SSLError):
-            if isinstance(exc, (ConnectionResetError, BrokenPipeError)):
-                return TLSFailure(f"{where}: the server closed the connection during the TLS handshake ({exc})")
             return exc
         reason = exc.reason or ""
         text = str(exc.args[1] if len(exc.args) > 1 else exc).split(" (_ssl.c:", 1)[0]
@@ -122,15 +133,6 @@ class ClientTLS:
             else:
                 who = "this client, which presents no certificate (tls-auth-clients no)"
             return TLSFailure(f"{where}: the server refused {who}: {alert}")
-        if after_handshake and isinstance(exc, ssl.SSLEOFError):
-            # valkey-server judges the certificate once the handshake is done, and closes without an alert.
-            if self.present_cert:
-                who = f"refused this client's certificate {self.cert.value} ({self.cert.label()})"
-            else:
-                who = "wants a client certificate, and this client presents none (tls-auth-clients no)"
-            return TLSFailure(
-                f"{where}: the server closed the connection after the handshake: it {who}; its log says why"
-            )
         if reason in NOT_TLS or isinstance(exc, ssl.SSLEOFError):
             return TLSFailure(f"{where}: no TLS there (a plaintext port?): {text}")
         return TLSFailure(f"{where}: {text}")
