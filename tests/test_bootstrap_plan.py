@@ -1,7 +1,7 @@
 """The cluster bootstrap helper's decisions, and its reading of CLUSTER NODES, with no server.
 
-bootstrap.py gathers the facts from the members and carries out what
-bootstrap_plan decides; here each decision gets the facts as a server would give
+cluster/bootstrap.py, form.py and join.py gather the facts from the members and carry out
+what cluster/decisions.py decides; here each decision gets the facts as a server would give
 them (CLUSTER NODES text, counts, addresses) and its answer is checked.
 """
 
@@ -9,10 +9,10 @@ import itertools
 
 import pytest
 
-from valkey_bundle import bootstrap_plan as rejoin
-from valkey_bundle.bootstrap_plan import assign_replicas, classify, slot_ranges
-from valkey_bundle.cluster_plan import Identity
-from valkey_bundle.cluster_view import SLOTS, known_ids, parse_info, parse_nodes, slot_text, uncovered
+from valkey_bundle.cluster import decisions as rejoin
+from valkey_bundle.cluster.decisions import assign_replicas, classify, slot_ranges
+from valkey_bundle.cluster.plan import Identity
+from valkey_bundle.cluster.view import SLOTS, known_ids, parse_info, parse_nodes, slot_text, uncovered
 
 # ------------------------------------------------------------- layout
 

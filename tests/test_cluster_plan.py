@@ -6,7 +6,7 @@ import pytest
 from conftest import base_env, run_entrypoint
 
 from valkey_bundle.addresses import hosts_address
-from valkey_bundle.cluster_plan import Identity, decide_creator, match_self
+from valkey_bundle.cluster.plan import Identity, decide_creator, match_self
 from valkey_bundle.command import normalise_command
 from valkey_bundle.errors import UsageError
 from valkey_bundle.module_files import ModuleFacts, parse_env_file

@@ -8,10 +8,11 @@ import stat
 
 import pytest
 
-from valkey_bundle import apply, nodes_conf
 from valkey_bundle.addresses import first_label, is_ip, is_ipv6, parse_host_port
-from valkey_bundle.bootstrap import Bootstrap
-from valkey_bundle.cluster_plan import ClusterPlan, Identity
+from valkey_bundle.cluster import nodes_conf
+from valkey_bundle.cluster.bootstrap import is_first_member
+from valkey_bundle.cluster.link import Helper
+from valkey_bundle.cluster.plan import ClusterPlan, Identity
 from valkey_bundle.command import normalise_command
 from valkey_bundle.plan import final_server_args, make_plan
 from valkey_bundle.secret import Password, include_text, write_private_file
@@ -175,15 +176,15 @@ def helper_for(first, identity):
     cluster.nodes = [first, ("db-1", 6379), ("db-2", 6379)]
     cluster.identity = identity
     cluster.timeout = 5.0
-    return Bootstrap(cluster, None, os.getpid())
+    return Helper(cluster, None, os.getpid())
 
 
 def test_first_member_by_name_when_nothing_else_tells(capsys):
     # Listening on every address: a name that resolves to one of this machine's is this node.
-    assert helper_for(("localhost", 6379), Identity(6379)).is_first_member() is True
-    assert helper_for(("localhost", 6379), Identity(6379, announce_ip="127.0.0.1")).is_first_member() is True
-    assert helper_for(("localhost", 6379), Identity(6379, binds=["127.0.0.9"])).is_first_member() is False
-    assert helper_for(("localhost", 6379), Identity(6379, announce_ip="10.9.9.9")).is_first_member() is False
+    assert is_first_member(helper_for(("localhost", 6379), Identity(6379))) is True
+    assert is_first_member(helper_for(("localhost", 6379), Identity(6379, announce_ip="127.0.0.1"))) is True
+    assert is_first_member(helper_for(("localhost", 6379), Identity(6379, binds=["127.0.0.9"]))) is False
+    assert is_first_member(helper_for(("localhost", 6379), Identity(6379, announce_ip="10.9.9.9"))) is False
     assert "localhost:6379 is not this node" in capsys.readouterr().err
 
 
@@ -210,7 +211,7 @@ def test_helper_only_for_a_node_without_peers(tmp_path, text, alone):
     cluster.nodes_conf = str(tmp_path / "nodes.conf")
     if text is not None:
         (tmp_path / "nodes.conf").write_text(text)
-    assert apply.alone(cluster) is alone
+    assert nodes_conf.alone(cluster) is alone
 
 
 def plan_of(environ, command=("valkey-server", "--cluster-enabled", "yes")):

@@ -8,7 +8,7 @@ a hole.
 from __future__ import annotations
 
 from valkey_bundle import aof_holes
-from valkey_bundle.handover import in_sync_replicas
+from valkey_bundle.cluster.handover import in_sync_replicas
 from valkey_bundle.health import replica_in_sync
 
 

@@ -85,14 +85,17 @@ def run(plan):
                 print_error(problem)
                 return 2
         if cluster and cluster.refresh_peers:
-            from .nodes_conf import refresh_file
+            from .cluster import refresh_file
 
             refresh_file(cluster.nodes_conf)  # as the server's user, who owns the file and /data
-        if plan.lone_cluster and peerless(plan.lone_cluster):
-            from .errors import info
-            from .plan import lone_cluster_line
+        if plan.lone_cluster:
+            from .cluster import peerless
 
-            info(lone_cluster_line(plan.lone_cluster))
+            if peerless(plan.lone_cluster):
+                from .errors import info
+                from .plan import lone_cluster_line
+
+                info(lone_cluster_line(plan.lone_cluster))
         old = os.umask(0o077)
         if old != 0o022:
             os.umask(old)  # keep a umask someone chose on purpose
@@ -110,10 +113,11 @@ def run(plan):
                 print_error(f"{plan.password.password.variable}: cannot write {plan.password.include}: {exc}")
                 return 1
         tls = plan.tls.client() if plan.tls is not None else None
-        if cluster and program is not None and (cluster.creator is not False or (cluster.join and alone(cluster))):
-            from .bootstrap import start_helper
+        if cluster and program is not None:
+            from .cluster import needs_helper, start_helper
 
-            start_helper(cluster, plan.password.password if plan.password else None, tls)
+            if needs_helper(cluster):
+                start_helper(cluster, plan.password.password if plan.password else None, tls)
         if plan.index_guard and program is not None:
             from .index_guard import start_guard
 
@@ -132,28 +136,6 @@ def run(plan):
 
         print_error(f"command not executable: {plan.argv[0]}")
         return 126
-
-
-def alone(cluster):
-    """Whether this node starts without cluster state: its nodes.conf is missing or lists no other
-    node (a first start, a lost volume).  A node with peers there needs no helper."""
-    return peerless(cluster.nodes_conf)
-
-
-def peerless(nodes_conf):
-    """Whether ``nodes_conf`` is missing or lists no node but this one."""
-    try:
-        with open(nodes_conf, "rb") as f:
-            text = f.read()
-    except FileNotFoundError:
-        return True
-    except OSError:
-        return False  # the server says what is wrong with it
-    for line in text.split(b"\n"):
-        fields = line.split(b" ", 3)
-        if len(fields) == 4 and fields[0] != b"vars" and b"myself" not in fields[2].split(b","):
-            return False
-    return True
 
 
 def find_program(name):

@@ -1,4 +1,4 @@
-"""Check and split the text of environment variables (shared by settings and cluster_settings)."""
+"""Check and split the text of environment variables (shared by settings and cluster.settings)."""
 
 from .errors import UsageError
 from .tokens import QuoteError, split_config_args

@@ -7,7 +7,7 @@ readiness  PONG, and in cluster mode cluster_state:ok and, on a replica, the lin
            while this one's copy of a shard is still catching up); with search loaded, every
            index its peers have is here and none is still being built (index_state.py)
 prestop    (the pod's preStop hook, not a state) a primary hands its slots to an in-sync replica
-           and waits until it is a replica itself; see handover.py
+           and waits until it is a replica itself; see cluster/handover.py
 
 It connects where the entrypoint made the server listen, with TLS when the server speaks it
 (local_server.py): the server's certificate verified against the CA, the client certificate
@@ -91,7 +91,7 @@ def replica_in_sync(conn):
 def search_indexes_ready(conn, password, tls=None):
     """(True, "") without search; (True, ", search indexes as on N peers") when this member has
     every index its reachable peers have and builds none; else (False, why)."""
-    from .cluster_view import parse_nodes
+    from .cluster import parse_nodes
     from .index_state import index_names, parse_info, readiness_problem
 
     local = index_names(conn.call("FT._LIST"))
@@ -165,7 +165,7 @@ def main(argv, environ=None):
     server_name = tls.server_name if tls and host is None else host
     host, port = host or "127.0.0.1", port or local_port
     if mode == "prestop":
-        from .handover import hand_over
+        from .cluster import hand_over
 
         healthy, reason = hand_over(host, port, read_password(environ), tls=tls, server_name=server_name)
     else:

@@ -50,7 +50,7 @@ class Plan:
         self.lone_cluster = None  # nodes.conf of a cluster node nothing forms a cluster for
         self.modules = []
         self.cluster_enabled = False
-        self.cluster = None  # cluster_plan.ClusterPlan in cluster mode
+        self.cluster = None  # cluster.plan.ClusterPlan in cluster mode
         self.coordinator = False
         self.index_guard = None  # the port of the server the search index guard watches
         self.password = None  # PasswordPlan when VALKEY_PASSWORD(_FILE) is set
@@ -261,7 +261,7 @@ def make_plan(
     generated += coordinator_defaults
     generated += tls_args
     if cluster_vars_set(env) or (plan.cluster_enabled and (env.announce_ip or own_address)):
-        from .cluster_plan import plan_cluster
+        from .cluster import plan_cluster
 
         generated += plan_cluster(plan, env, config, own_address)
     if plan.cluster_enabled and not env.cluster_nodes:

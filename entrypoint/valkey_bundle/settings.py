@@ -75,7 +75,7 @@ def read_bundle_env(environ):
         # `--name ...` element raw: refuse it rather than inject a directive.
         check_text("VALKEY_EXTRA_FLAGS", token)
     if any(name.startswith("VALKEY_CLUSTER_") for name in environ):
-        from .cluster_settings import read_cluster_env
+        from .cluster import read_cluster_env
 
         read_cluster_env(env, environ)
     elif environ.get("POD_IP"):

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import ENTRYPOINT, base_env
 
-from valkey_bundle import nodes_conf
+from valkey_bundle.cluster import nodes_conf
 
 pytestmark = pytest.mark.native
 HEALTHCHECK = ENTRYPOINT.parent / "bundle-healthcheck"

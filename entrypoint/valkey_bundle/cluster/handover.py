@@ -14,7 +14,7 @@ FailedPreStopHook event and stops the pod anyway, and the server's shutdown does
 
 import time
 
-from .resp import Connection, ReplyError, authenticate
+from ..resp import Connection, ReplyError, authenticate
 
 # A manual failover normally ends within a second; the server gives up after
 # cluster-manual-failover-timeout (5 s by default).
@@ -54,7 +54,7 @@ def myself(conn):
 
 def replica_name(conn, ip, port):
     """The name the replica at ip:port announces (CLUSTER NODES), which its certificate carries; or None."""
-    from .cluster_view import parse_nodes
+    from .view import parse_nodes
 
     nodes = conn.call("CLUSTER", "NODES")
     for node in parse_nodes(nodes if isinstance(nodes, str) else ""):

@@ -1,14 +1,21 @@
 """How the cluster bootstrap helper reaches the members: resolve, connect (AUTH, PING), ask,
-and wait, backing off, until something holds, the server is gone or the deadline passes.
+and wait, backing off, until something holds, the server is gone or the deadline passes;
+what every one of its steps carries (Helper) and how it says what it does (log).
 
 The entrypoint imports this before it execs the server; the client (and socket) load in the
 helper only, when it first talks to someone.
 """
 
 import os
+import sys
 import time
 
-from .cluster_view import parse_info
+from ..errors import PROG
+from .view import parse_info
+
+
+def log(message):
+    print(f"{PROG}: cluster bootstrap: {message}", file=sys.stderr, flush=True)
 
 
 class GiveUp(Exception):
@@ -29,7 +36,7 @@ class Member:
         return shown if self.host == self.ip or not self.ip else f"{shown} ({self.ip})"
 
     def call(self, *args):
-        from .resp import ReplyError
+        from ..resp import ReplyError
 
         reply = self.conn.call(*args)
         if isinstance(reply, ReplyError):
@@ -80,7 +87,7 @@ class Link:
     def connect(self, host, port, server_name=None):
         """A connection that answered PING (after AUTH), or None; ``self.reason`` says why not.
         ``server_name``: the member's name, which its certificate must carry (TLS)."""
-        from .resp import Connection, ReplyError, authenticate
+        from ..resp import Connection, ReplyError, authenticate
 
         try:
             conn = Connection(host, port, timeout=3.0, tls=self.tls, server_name=server_name)
@@ -121,7 +128,7 @@ class Link:
 
     def cluster_state(self, member):
         """(known nodes, slots assigned) of a connected member, or None (its connection is dropped)."""
-        from .resp import ReplyError
+        from ..resp import ReplyError
 
         try:
             reply = member.conn.call("CLUSTER", "INFO")
@@ -139,7 +146,7 @@ class Link:
 
 def ask(conn, *args):
     """``conn.call(*args)``; an error reply raises GiveUp."""
-    from .resp import ReplyError
+    from ..resp import ReplyError
 
     reply = conn.call(*args)
     if isinstance(reply, ReplyError):
@@ -174,3 +181,17 @@ def can_bind(address):
         except OSError:
             return False
     return True
+
+
+class Helper:
+    """What every step of the helper works with: the cluster's plan (plan.ClusterPlan), the
+    password, the link to the members and, once it answers, this node's own server (``local``)."""
+
+    __slots__ = ("cluster", "link", "local", "password", "tls")
+
+    def __init__(self, cluster, password, server_pid, tls=None):
+        self.cluster = cluster
+        self.password = password.value if password else None
+        self.tls = tls  # tls_client.ClientTLS when the members speak TLS
+        self.link = Link(self.password, server_pid, cluster.timeout, tls)
+        self.local = None

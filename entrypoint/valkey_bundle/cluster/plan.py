@@ -11,8 +11,8 @@ generated one is then left out).
 
 import os
 
-from .addresses import first_label, format_node, is_ip, is_ipv4, normalise_host
-from .errors import UsageError
+from ..addresses import first_label, format_node, is_ip, is_ipv4, normalise_host
+from ..errors import UsageError
 
 WILDCARDS = ("*", "::*", "0.0.0.0", "::")
 

@@ -1,15 +1,15 @@
 """What the cluster bootstrap helper decides, from the facts it gathered.  Pure.
 
-bootstrap.py asks the members (CLUSTER INFO, CLUSTER NODES, DBSIZE, name
-resolution) and carries out what is decided here: how to create a cluster out of
+bootstrap.py, form.py and join.py ask the members (CLUSTER INFO, CLUSTER NODES, DBSIZE, name
+resolution) and carry out what is decided here: how to create a cluster out of
 empty members (epochs, slots, meetings, who replicates whom), whether a member
 without cluster state waits, is done or joins, and, joining, whom it meets,
 which previous incarnation it forgets, whom it replicates and which slots are
 lost.  Nothing here talks to a server, so every decision is tested without one.
 """
 
-from .addresses import normalise_host
-from .cluster_view import SLOTS, slot_text, uncovered
+from ..addresses import normalise_host
+from .view import SLOTS, slot_text, uncovered
 
 
 def slot_ranges(primaries):
@@ -176,7 +176,7 @@ class Rejoin:
 def plan_rejoin(nodes, me, my_id, replicas):
     """Decide from ``nodes`` (CLUSTER NODES of a member of the cluster) how this empty node joins it.
 
-    ``me``: cluster_plan.Identity of this node; ``my_id``: its node ID now; ``replicas``:
+    ``me``: plan.Identity of this node; ``my_id``: its node ID now; ``replicas``:
     VALKEY_CLUSTER_REPLICAS.  Pure: the caller carries the decision out.
     """
     plan = Rejoin()
@@ -268,7 +268,7 @@ class JoinStart:
 
 
 def plan_join_start(view, me, my_id, peer_address):
-    """``me``: cluster_plan.Identity; ``my_id``: this node's ID now; ``peer_address``: (ip, port) it reached."""
+    """``me``: plan.Identity; ``my_id``: this node's ID now; ``peer_address``: (ip, port) it reached."""
     there = next((n for n in view if "myself" in n.flags), None)
     ghosts = [n for n in view if previous_self(n, me, my_id)]
     ip, port = peer_address

@@ -13,7 +13,7 @@ keeps its old IP, and the server is left to sort it out.
 
 import os
 
-from .errors import info, warn
+from ..errors import info, warn
 
 RESOLVE_BUDGET = 10.0  # seconds for all names together, retries included
 
@@ -168,3 +168,31 @@ def _replace(path, data, st):
         pass
     finally:
         os.close(dir_fd)
+
+
+def needs_helper(cluster):
+    """Whether the bootstrap helper runs beside the server: on the creator (or when it may be
+    the creator), and on a member that may join and starts without cluster state."""
+    return cluster.creator is not False or (cluster.join and alone(cluster))
+
+
+def alone(cluster):
+    """Whether this node starts without cluster state: its nodes.conf is missing or lists no other
+    node (a first start, a lost volume).  A node with peers there needs no helper."""
+    return peerless(cluster.nodes_conf)
+
+
+def peerless(nodes_conf):
+    """Whether ``nodes_conf`` is missing or lists no node but this one."""
+    try:
+        with open(nodes_conf, "rb") as f:
+            text = f.read()
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False  # the server says what is wrong with it
+    for line in text.split(b"\n"):
+        fields = line.split(b" ", 3)
+        if len(fields) == 4 and fields[0] != b"vars" and b"myself" not in fields[2].split(b","):
+            return False
+    return True

@@ -1,11 +1,11 @@
-"""Read VALKEY_CLUSTER_* (syntax only; cluster_plan decides what they mean).
+"""Read VALKEY_CLUSTER_* (syntax only; plan.py decides what they mean).
 
 Imported only when one of them is set, so a plain start does not pay for it.
 """
 
-from .addresses import is_hostname, is_ip, parse_node_list
-from .env_values import check_text
-from .errors import UsageError
+from ..addresses import is_hostname, is_ip, parse_node_list
+from ..env_values import check_text
+from ..errors import UsageError
 
 BOOTSTRAP_MODES = ("auto", "yes", "no")
 _BLANKS = str.maketrans("\t\r\n", "   ")

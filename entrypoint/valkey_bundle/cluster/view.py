@@ -1,6 +1,6 @@
 """What members say about the cluster (CLUSTER INFO, CLUSTER NODES), read into data.  Pure."""
 
-from .addresses import format_node
+from ..addresses import format_node
 
 SLOTS = 16384
 
