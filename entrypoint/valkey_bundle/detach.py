@@ -34,3 +34,14 @@ def run_beside_server(work, log):
             pass
     finally:
         os._exit(status)  # never return into the entrypoint's code in a child
+
+
+def server_alive(pid):
+    """Whether the server a helper runs beside is still there (another uid's process counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True

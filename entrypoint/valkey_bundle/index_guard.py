@@ -35,13 +35,9 @@ class Guard:
         self.pending = None  # (names, rewrites count before) of a rewrite asked for
 
     def server_alive(self):
-        try:
-            os.kill(self.server_pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            pass
-        return True
+        from .detach import server_alive
+
+        return server_alive(self.server_pid)
 
     def connection(self):
         from .resp import Connection, ReplyError, authenticate

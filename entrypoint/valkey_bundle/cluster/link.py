@@ -6,7 +6,6 @@ The entrypoint imports this before it execs the server; the client (and socket) 
 helper only, when it first talks to someone.
 """
 
-import os
 import sys
 import time
 
@@ -58,13 +57,9 @@ class Link:
         self.open_conns = []
 
     def server_alive(self):
-        try:
-            os.kill(self.server_pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            pass
-        return True
+        from ..detach import server_alive
+
+        return server_alive(self.server_pid)
 
     def wait(self, what, attempt, cap=1.0):
         """Call ``attempt()`` until it returns something true; back off between tries."""
