@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import contextlib
 import datetime
 import fcntl
 import hashlib
@@ -61,7 +60,6 @@ import sys
 import tarfile
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -339,46 +337,6 @@ def start(image: str, timeout: float = 600) -> tuple[float, str, dict[str, str]]
 # --- the registry ----------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def registry(directory: Path):
-    """Debian's docker-registry on 127.0.0.1 (plain HTTP), storage in DIRECTORY; yields
-    host:port, stops it and removes what was pulled from it at the end."""
-    port = testbed.free_port()
-    config = directory / "config.yml"
-    config.write_text(
-        "version: 0.1\n"
-        "log:\n  level: warn\n"
-        f"storage:\n  filesystem:\n    rootdirectory: {directory / 'data'}\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n"
-    )
-    host = f"127.0.0.1:{port}"
-    with open(directory / "registry.log", "w") as log:
-        proc = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    with urllib.request.urlopen(f"http://{host}/v2/", timeout=2) as answer:
-                        if answer.status == 200:
-                            break
-                except OSError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"the registry did not start: {(directory / 'registry.log').read_text()[-2000:]}"
-                    )
-                time.sleep(0.2)
-            yield host
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            release_kit.remove_pulled_images(host)
-
-
 def build_sh(repository: str, *args: str) -> str:
     result = release_kit.build_sh(*args, image=repository, timeout=1800)
     if result.returncode != 0:
@@ -523,7 +481,7 @@ def main() -> int:
     if args.no_registry:
         return 0
     amd64 = container_image.build_test_image()
-    with tempfile.TemporaryDirectory(prefix="arm64-registry-") as tmp, registry(Path(tmp)) as host:
+    with tempfile.TemporaryDirectory(prefix="arm64-registry-") as tmp, release_kit.local_registry(Path(tmp)) as host:
         result = publish(host, amd64.name)
     print(f"registry {result['repository']} (amd64: {amd64.name}):", flush=True)
     for platform, digest in result["digests"].items():  # type: ignore[union-attr]

@@ -13,10 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -39,51 +35,12 @@ def release_image(tmp_path_factory) -> str:
     return container_image.build_test_image(tmp_path_factory.mktemp("release-image") / "docker-build.log").name
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def registry(release_image, tmp_path_factory):
     """A registry on 127.0.0.1 (plain HTTP), its storage in a temporary directory;
     yields its host:port. Every image pulled from it is removed at the end."""
-    base = tmp_path_factory.mktemp("registry")
-    port = free_port()
-    config = base / "config.yml"
-    config.write_text(
-        "version: 0.1\n"
-        "log:\n  level: warn\n"
-        f"storage:\n  filesystem:\n    rootdirectory: {base / 'data'}\n  delete:\n    enabled: true\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n"
-    )
-    log = open(base / "registry.log", "w")  # noqa: SIM115 - closed at teardown
-    proc = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
-    host = f"127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://{host}/v2/", timeout=2) as answer:
-                if answer.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            log.close()
-            raise RuntimeError(f"the registry did not start: {(base / 'registry.log').read_text()[-2000:]}")
-        time.sleep(0.2)
-    try:
+    with release_kit.local_registry(tmp_path_factory.mktemp("registry")) as host:
         yield host
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-        release_kit.remove_pulled_images(host)
 
 
 @pytest.fixture(scope="session")

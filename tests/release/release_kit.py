@@ -13,11 +13,13 @@ What differs from GitHub, and why:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import platform
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -166,3 +168,45 @@ def remove_pulled_images(host: str) -> None:
     ours = [name for name in listing if name.startswith(f"{host}/") and "@sha256:" in name]
     if ours:
         subprocess.run(["docker", "image", "rm", *ours], capture_output=True, check=False)
+
+
+@contextlib.contextmanager
+def local_registry(directory: Path):
+    """Debian's docker-registry on 127.0.0.1 (plain HTTP, deletes allowed), its storage and log in
+    DIRECTORY; yields its host:port. Stopped at the end, and every image pulled from it removed."""
+    from support import testbed
+
+    port = testbed.free_port()
+    config = directory / "config.yml"
+    config.write_text(
+        "version: 0.1\n"
+        "log:\n  level: warn\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {directory / 'data'}\n  delete:\n    enabled: true\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+    )
+    host = f"127.0.0.1:{port}"
+    with open(directory / "registry.log", "w") as log:
+        proc = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    with urllib.request.urlopen(f"http://{host}/v2/", timeout=2) as answer:
+                        if answer.status == 200:
+                            break
+                except OSError:
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"the registry did not start: {(directory / 'registry.log').read_text()[-2000:]}"
+                    )
+                time.sleep(0.2)
+            yield host
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            remove_pulled_images(host)
