@@ -121,7 +121,7 @@ def main() -> int:
         print(f"faults: {problem}", file=sys.stderr)
         return 1
     image = args.image or container_image.build_real_image().name
-    search = container_image.labels(image).get("org.valkey-bundle.search.build") == "real"
+    search = container_image.search_is_real(image)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)

@@ -164,5 +164,24 @@ def build_real_image(log_path: Path | None = None) -> TestImage:
     return build_image(REAL_IMAGE, "cached", log_path, substitutes="auto")
 
 
+def image_for_tier(tier: str, variable: str, build, log_dir: Path) -> str:
+    """The image TIER's tests run on: the one $VARIABLE names, as it is, else BUILD(log path)'s
+    (cached by BuildKit); skipped, with the reason, without a reachable Docker engine."""
+    import pytest
+
+    problem = engine_problem()
+    if problem:
+        pytest.skip(f"{tier} tests need a Docker engine: {problem}")
+    given = os.environ.get(variable)
+    if given:
+        return given
+    return build(log_dir / "docker-build.log").name
+
+
+def search_is_real(name: str) -> bool:
+    """Whether image NAME's search module is real (its label), not the stand-in."""
+    return labels(name).get("org.valkey-bundle.search.build") == "real"
+
+
 def image_size(name: str) -> int:
     return int(_inspect(name, "{{.Size}}"))

@@ -9,26 +9,21 @@ skipped, with the reason; with one, nothing skips.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from container import container_image
 
 
 @pytest.fixture(scope="session")
 def faults_image(tmp_path_factory) -> str:
-    problem = container_image.engine_problem()
-    if problem:
-        pytest.skip(f"fault tests need a Docker engine: {problem}")
-    given = os.environ.get("VALKEY_BUNDLE_FAULTS_IMAGE")
-    if given:
-        return given
-    return container_image.build_real_image(tmp_path_factory.mktemp("faults-image") / "docker-build.log").name
+    log_dir = tmp_path_factory.mktemp("faults-image")
+    return container_image.image_for_tier(
+        "fault", "VALKEY_BUNDLE_FAULTS_IMAGE", container_image.build_real_image, log_dir
+    )
 
 
 @pytest.fixture(scope="session")
 def search_real(faults_image) -> bool:
     """Whether the image's search module is real (its label): then the load queries it."""
-    real = container_image.labels(faults_image).get("org.valkey-bundle.search.build") == "real"
+    real = container_image.search_is_real(faults_image)
     print(f"\nfault tier: {faults_image}; search {'real: queried under the load' if real else 'a stand-in: not run'}")
     return real

@@ -10,8 +10,6 @@ cached), or on the image $VALKEY_BUNDLE_METRICS_IMAGE names.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from container import container_image
 
@@ -36,16 +34,12 @@ def exporter_binary() -> str:
 
 @pytest.fixture(scope="session")
 def metrics_image(tmp_path_factory) -> str:
-    problem = container_image.engine_problem()
-    if problem:
-        pytest.skip(f"metrics scrape tests need a Docker engine: {problem}")
-    given = os.environ.get("VALKEY_BUNDLE_METRICS_IMAGE")
-    if given:
-        return given
-    return container_image.build_test_image(tmp_path_factory.mktemp("metrics-image") / "docker-build.log").name
+    log_dir = tmp_path_factory.mktemp("metrics-image")
+    build = container_image.build_test_image
+    return container_image.image_for_tier("metrics scrape", "VALKEY_BUNDLE_METRICS_IMAGE", build, log_dir)
 
 
 @pytest.fixture(scope="session")
 def search_real(metrics_image) -> bool:
     """Whether the image's search module is real (its label); a stand-in has no FT.* commands."""
-    return container_image.labels(metrics_image).get("org.valkey-bundle.search.build") == "real"
+    return container_image.search_is_real(metrics_image)
