@@ -202,7 +202,7 @@ def code_messages():
             if text and any(c is not WILD for c in text):
                 found.append(text)
     expansion = re.compile(r"\$\([^)]*\)|\$\{[^}]*\}|\$\w+|\$[@*#?]")
-    for path in [ROOT / "build.sh", *sorted((ROOT / "modules").glob("*.sh"))]:
+    for path in [ROOT / "build.sh", *sorted((ROOT / "scripts").glob("*.sh")), *sorted((ROOT / "modules").glob("*.sh"))]:
         for quoted in re.findall(r'"((?:[^"\\]|\\.)*)"', path.read_text()):
             pieces = expansion.split(quoted)
             text = []

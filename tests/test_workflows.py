@@ -521,6 +521,7 @@ def checkout(tmp_path):
     root = tmp_path / "checkout"
     (root / "modules" / "sources").mkdir(parents=True)
     shutil.copy2(ROOT / "build.sh", root)
+    shutil.copytree(ROOT / "scripts", root / "scripts")
     shutil.copy2(ROOT / "Dockerfile", root)
     for script in ("fetch.sh", "prepare.sh", "unpack.sh"):
         shutil.copy2(ROOT / "modules" / script, root / "modules")
