@@ -196,7 +196,8 @@ def code_messages():
     import ast
 
     found = []
-    for path in sorted((ROOT / "entrypoint").rglob("*.py")) + [ROOT / "modules" / "update-pins"]:
+    pins = [ROOT / "modules" / "update-pins", *sorted((ROOT / "modules" / "update_pins").glob("*.py"))]
+    for path in sorted((ROOT / "entrypoint").rglob("*.py")) + pins:
         for node in ast.walk(ast.parse(path.read_text())):
             text = _python_strings(node)
             if text and any(c is not WILD for c in text):
