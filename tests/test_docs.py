@@ -384,3 +384,44 @@ def test_what_a_newcomer_looks_for_is_in_the_readme():
     assert "`(healthy)` in `docker ps`" in health and "liveness" in health
     assert "--cap-drop ALL --cap-add SETUID --cap-add SETGID" in README  # a hardened docker run
     assert "`redis-server ...`" in README.split("\n## The command\n", 1)[1]
+
+
+# ------------------------------------------------------------------ the architecture map
+
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
+
+
+def map_paths(text):
+    """Every path the map names: a backquoted word with a slash, or a file at the top."""
+    found = set()
+    for word in re.findall(r"`([^`\s]+)`", text):
+        if ("/" in word and not word.startswith("/")) or word in ("build.sh", "Dockerfile"):
+            found.add(word.split("#", 1)[0].rstrip("/") or word)
+    return found
+
+
+def test_the_map_scan_sees_paths():
+    assert map_paths("`a/b.py` and `build.sh`, not `VALKEY_X` or `--flag`") == {"a/b.py", "build.sh"}
+
+
+def test_every_path_the_architecture_map_names_exists():
+    text = ARCHITECTURE.read_text()
+    paths = map_paths(text)
+    assert len(paths) > 50 and "entrypoint/valkey_bundle/cluster/bootstrap.py" in paths
+    missing = sorted(p for p in paths if not ((ROOT / p).exists() or any(ROOT.glob(p))))
+    assert not missing, f"docs/architecture.md names paths that do not exist: {missing}"
+    assert "docs/architecture.md" in README  # the README points newcomers at it
+
+
+def test_the_architecture_map_names_every_file_that_does_a_step():
+    named = map_paths(ARCHITECTURE.read_text())
+    code = [p for p in (ROOT / "entrypoint").rglob("*") if p.is_file() and p.suffix in ("", ".py")]
+    code += [p for p in (ROOT / "scripts").glob("*") if p.is_file()]
+    code += [p for p in (ROOT / "modules").glob("*") if p.is_file() and p.suffix in (".sh", "")]
+    unnamed = sorted(
+        str(p.relative_to(ROOT))
+        for p in code
+        if p.name not in ("__init__.py", "README.md", ".gitignore") or p.parent.name == "cluster"
+        if str(p.relative_to(ROOT)) not in named and "__pycache__" not in p.parts
+    )
+    assert not unnamed, f"files the map in docs/architecture.md does not name: {unnamed}"
