@@ -79,14 +79,9 @@ class Server:
         return self
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        from support import testbed
+
+        return testbed.stop_process(self.proc)
 
     def module_names(self):
         out = self.cli("--json", "module", "list")

@@ -73,6 +73,8 @@ def write_private_file(path, text):
     """
     import stat
 
+    from .detach import server_alive
+
     directory = os.path.dirname(path)
     try:
         os.mkdir(directory, 0o700)
@@ -85,7 +87,7 @@ def write_private_file(path, text):
         os.chmod(directory, 0o700)
     for name in os.listdir(directory):
         pid = name[len("generated-") : -len(".conf")] if name.startswith("generated-") else ""
-        if pid.isdigit() and os.path.join(directory, name) != path and not _alive(int(pid)):
+        if pid.isdigit() and os.path.join(directory, name) != path and not server_alive(int(pid)):
             try:
                 os.unlink(os.path.join(directory, name))
             except OSError:
@@ -101,13 +103,3 @@ def write_private_file(path, text):
     finally:
         os.close(fd)
     os.rename(temporary, path)
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return True

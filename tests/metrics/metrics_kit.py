@@ -21,6 +21,7 @@ import urllib.request
 from pathlib import Path
 
 import yaml
+from support import testbed
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "deploy" / "k8s" / "base" / "search-metrics.lua"
@@ -307,13 +308,7 @@ class Exporter:
         return 0
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        testbed.stop_process(self.proc)
 
 
 def by_name(samples: list[Sample]) -> dict[str, list[Sample]]:

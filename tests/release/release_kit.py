@@ -24,6 +24,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from support import testbed
+
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_SH = ROOT / "build.sh"
 # The build.sh commands of .github/workflows/release.yml, in the order its jobs run them
@@ -174,8 +176,6 @@ def remove_pulled_images(host: str) -> None:
 def local_registry(directory: Path):
     """Debian's docker-registry on 127.0.0.1 (plain HTTP, deletes allowed), its storage and log in
     DIRECTORY; yields its host:port. Stopped at the end, and every image pulled from it removed."""
-    from support import testbed
-
     port = testbed.free_port()
     config = directory / "config.yml"
     config.write_text(
@@ -203,10 +203,5 @@ def local_registry(directory: Path):
                 time.sleep(0.2)
             yield host
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            testbed.stop_process(proc)
             remove_pulled_images(host)

@@ -225,6 +225,18 @@ def fixture_modules(dest_dir: Path | str) -> dict[str, Path]:
 _ports_given: set[int] = set()
 
 
+def stop_process(proc: subprocess.Popen, timeout: float = 10) -> int:
+    """SIGTERM, then SIGKILL after TIMEOUT seconds; its exit status (nothing done if it has ended)."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
 def _can_bind(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as valkey-server does
@@ -311,10 +323,4 @@ def running_server(
             raise RuntimeError(f"{e}; log {log}:\n{_tail(log)}") from None
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc, 15)
