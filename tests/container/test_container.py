@@ -32,7 +32,7 @@ def test_image_metadata(bundle_image, docker_client):
     for name in ("source", "version", "revision", "licenses"):
         assert f"org.opencontainers.image.{name}" in labels
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    assert labels["org.opencontainers.image.revision"] in (head, f"{head}-dirty"), "build.sh's revision()"
+    assert labels["org.opencontainers.image.revision"] in (head, f"{head}-dirty"), "scripts/image.sh's revision()"
     assert labels["org.opencontainers.image.version"] == f"{bundle_image.valkey_version}-local"
     assert labels["org.valkey-bundle.valkey.version"] == bundle_image.valkey_version
     for component in ("search", "json", "bloom", "ldap"):
