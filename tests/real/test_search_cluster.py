@@ -192,7 +192,11 @@ def test_a_member_killed_and_started_on_its_volume_comes_back_with_its_indexes(k
     assert member.call("FT._LIST") == ["docs"]
     for other in shards:
         kit.wait(f"{other.alias} to find every document", lambda m=other: complete(m), shards, timeout=60)
-        assert every_answer(other) == before, other.alias
+        after = every_answer(other)
+        # Each hit's score is its own document's distance (not another's): the restarted shard's
+        # index maps its vectors to the right keys.
+        check_knn(after["knn"], BOOKS, VECTOR, "COSINE", K, f"vec_flat on {other.alias} after {member.alias}'s restart")
+        assert after == before, other.alias
 
 
 def test_without_the_guard_the_restarted_member_lacks_the_index_and_says_so(kit, shards, indexed):
@@ -239,6 +243,7 @@ def test_without_the_guard_the_restarted_member_lacks_the_index_and_says_so(kit,
 
 def test_recreated_on_new_addresses_the_searches_answer_the_same(kit, shards, indexed):
     before = every_answer(shards[0])
+    check_knn(before["knn"], BOOKS, VECTOR, "COSINE", K, "vec_flat before the restart")
     old = {m.ip for m in shards}
     kit.remove(shards)
     kit.start(shards, [kit.next_address() for _ in shards])  # same names, aliases and volumes
@@ -249,5 +254,7 @@ def test_recreated_on_new_addresses_the_searches_answer_the_same(kit, shards, in
         assert ready(member), readiness(member)
         after = every_answer(member)
         assert {q: after[q] for q in QUERIES} == {q: before[q] for q in QUERIES}, member.alias
-        assert [key for key, _ in after["knn"]] == [key for key, _ in before["knn"]], member.alias
         check_knn(after["knn"], BOOKS, VECTOR, "COSINE", K, f"vec_flat on {member.alias}")
+        # The same hits; two at (nearly) the same distance may come in either order (check_knn).
+        same = sorted(key for key, _ in after["knn"]) == sorted(key for key, _ in before["knn"])
+        assert same, f"{member.alias}: {after['knn']} after, {before['knn']} before"
