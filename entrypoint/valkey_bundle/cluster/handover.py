@@ -63,13 +63,10 @@ def replica_name(conn, ip, port):
     return None
 
 
-def role_of(ip, port, password, tls, server_name):
-    """The role ip:port reports ("master", "slave"), or None when it cannot be asked."""
+def role_of(conn):
+    """The role the server on ``conn`` reports ("master", "slave"), or None once it no longer answers."""
     try:
-        with Connection(ip, port, tls=tls, server_name=server_name, timeout=2) as conn:
-            if authenticate(conn, password):
-                return None
-            return info_fields(conn, "replication").get("role")
+        return info_fields(conn, "replication").get("role")
     except OSError:
         return None
 
@@ -97,22 +94,21 @@ def hand_over(host, port, password, timeout=HANDOVER_TIMEOUT, tls=None, server_n
             ip, replica_port, _ = replicas[0]
             name = replica_name(conn, ip, replica_port) if tls else None
             with Connection(ip, replica_port, tls=tls, server_name=name) as replica:
-                refused = authenticate(replica, password)
-                reply = refused or replica.call("CLUSTER", "FAILOVER")
-            if isinstance(reply, ReplyError):
-                return False, f"CLUSTER FAILOVER on {ip}:{replica_port}: {reply}"
-            while time.monotonic() - started < timeout:
-                replication = info_fields(conn, "replication")
-                if replication.get("role") == "slave":
-                    took = time.monotonic() - started
-                    return True, f"slots handed to {ip}:{replica_port} in {took:.2f} s"
-                gone = not any(r[:2] == (ip, replica_port) for r in in_sync_replicas(replication))
-                # A replica that won leaves this list before gossip demotes this primary;
-                # one that cannot be asked is stopping too (a whole node pool drained), and
-                # waiting on would only keep this primary's writes paused until the timeout.
-                if gone and role_of(ip, replica_port, password, tls, name) != "master":
-                    return False, f"{ip}:{replica_port} went away before it took the slots"
-                time.sleep(0.05)
-            return False, f"{ip}:{replica_port} did not take the slots within {timeout:.0f} s"
+                reply = authenticate(replica, password) or replica.call("CLUSTER", "FAILOVER")
+                if isinstance(reply, ReplyError):
+                    return False, f"CLUSTER FAILOVER on {ip}:{replica_port}: {reply}"
+                while time.monotonic() - started < timeout:
+                    replication = info_fields(conn, "replication")
+                    if replication.get("role") == "slave":
+                        took = time.monotonic() - started
+                        return True, f"slots handed to {ip}:{replica_port} in {took:.2f} s"
+                    gone = not any(r[:2] == (ip, replica_port) for r in in_sync_replicas(replication))
+                    # A replica that won leaves this list before gossip demotes this primary;
+                    # one that no longer answers is stopping too (a whole node pool drained), and
+                    # waiting on would only keep this primary's writes paused until the timeout.
+                    if gone and role_of(replica) != "master":
+                        return False, f"{ip}:{replica_port} went away before it took the slots"
+                    time.sleep(0.05)
+                return False, f"{ip}:{replica_port} did not take the slots within {timeout:.0f} s"
     except OSError as exc:
         return False, f"cannot hand over: {exc}"
