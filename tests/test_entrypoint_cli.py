@@ -48,6 +48,7 @@ def test_dry_run_prints_the_plan_as_json(tmp_path):
         "valkey-server",
         f"--loadmodule {mods}/libjson.so",
         f"--loadmodule {mods}/libsearch.so --reader-threads 2",
+        "--search.skip-rdb-load yes",  # modules/search/module.env: MODULE_CONFIGS
         "--protected-mode no",
     ]
     assert [m["key"] for m in plan["modules"]] == ["JSON", "SEARCH"]

@@ -25,6 +25,7 @@ FACTS = {
                 "MODULE_FILE=libsearch.so\nMODULE_NAME=search\nMODULE_VALUELESS_FLAGS=--use-coordinator\n"
                 "MODULE_COORDINATOR_FLAG=--use-coordinator\nMODULE_COORDINATOR_PORT_OFFSET=20294\n"
                 'MODULE_COORDINATOR_CONFIGS="search.enable-partial-results no"\n'
+                'MODULE_CONFIGS="search.skip-rdb-load yes"\n'
                 'MODULE_CPU_FEATURES_X86_64="avx2 fma"\n'
             ),
         ),
@@ -51,7 +52,7 @@ def split_loadmodule(element):
 def test_all_discovered_modules_one_argv_element_each_in_order():
     plan = plan_for([])
     modules = [f"--loadmodule {DISCOVERED[k]}" for k in sorted(DISCOVERED)]
-    assert plan.argv == ["valkey-server", *modules, "--protected-mode no"]
+    assert plan.argv == ["valkey-server", *modules, "--search.skip-rdb-load yes", "--protected-mode no"]
     assert [m.source for m in plan.modules] == ["env"] * 4
 
 
@@ -225,6 +226,28 @@ def test_partial_results_off_by_default_beside_the_coordinator(tmp_path):
     conf = tmp_path / "v.conf"
     conf.write_text("cluster-enabled yes\nsearch.enable-partial-results yes\n")
     assert "--search.enable-partial-results no" not in plan_for([str(conf)], {"VALKEY_MODULES": "search"}).argv
+
+
+def test_search_indexes_its_keys_again_after_a_load_by_default(tmp_path):
+    """search.skip-rdb-load yes whenever search loads (module.env says why), after its load
+    line; left to the config or the command when either sets it."""
+    setting = "--search.skip-rdb-load yes"
+    plan = plan_for([], {"VALKEY_MODULES": "search"})
+    assert plan.argv.count(setting) == 1 and plan.argv.index(setting) > 1
+    assert "search.skip-rdb-load: yes (the image's default for SEARCH)" in plan.notes
+    assert setting in plan_for(["--cluster-enabled", "yes"], {"VALKEY_MODULES": "search"}).argv
+    assert setting not in plan_for([], {"VALKEY_MODULES": "json"}).argv
+    assert setting not in plan_for([], {"VALKEY_DISABLE_MODULES": "search"}).argv
+    mine = plan_for(["--search.skip-rdb-load", "no"], {"VALKEY_MODULES": "search"})
+    assert setting not in mine.argv and "--search.skip-rdb-load" in mine.argv
+    conf = tmp_path / "v.conf"
+    conf.write_text("search.skip-rdb-load no\n")
+    kept = plan_for([str(conf)], {"VALKEY_MODULES": "search"})
+    assert setting not in kept.argv
+    assert f"search.skip-rdb-load: no ({conf}:1)" in kept.notes
+    # A search the config loads gets it too: the setting is the module's, not the env's.
+    conf.write_text("loadmodule /x/libsearch.so\n")
+    assert plan_for([str(conf)], {"VALKEY_MODULES": ""}).argv.count(setting) == 1
 
 
 def test_coordinator_cannot_be_added_to_a_config_loaded_search(tmp_path):

@@ -54,6 +54,7 @@ class ModuleFacts:
 
     __slots__ = (
         "component",
+        "configs",
         "coordinator_configs",
         "coordinator_flag",
         "coordinator_port_offset",
@@ -75,12 +76,18 @@ class ModuleFacts:
         self.coordinator_flag = values.get("MODULE_COORDINATOR_FLAG", "")
         self.coordinator_port_offset = int(values.get("MODULE_COORDINATOR_PORT_OFFSET") or 0)
         # "name value" pairs, ";" between them: the server settings the image sets by default
-        # when the coordinator is on (unless the config or the command sets them).
-        pairs = values.get("MODULE_COORDINATOR_CONFIGS", "").split(";")
-        self.coordinator_configs = tuple(tuple(pair.split(None, 1)) for pair in pairs if pair.strip())
+        # whenever the module loads, and when its coordinator is on (unless the config or the
+        # command sets them).
+        self.configs = _setting_pairs(values.get("MODULE_CONFIGS", ""))
+        self.coordinator_configs = _setting_pairs(values.get("MODULE_COORDINATOR_CONFIGS", ""))
         self.cpu_features = {
             arch: tuple(values.get("MODULE_CPU_FEATURES_" + arch.upper(), "").split()) for arch in ("x86_64", "aarch64")
         }
+
+
+def _setting_pairs(text):
+    """``name value; name value`` -> ((name, value), ...)."""
+    return tuple(tuple(pair.split(None, 1)) for pair in text.split(";") if pair.strip())
 
 
 def parse_env_file(text):

@@ -251,14 +251,14 @@ def make_plan(
     _check_module_settings(plan, env, config, facts, discovered, wanted, disabled)
     _plan_coordinator(plan, env, facts)
     _check_cpu(plan, facts, machine, cpu_flags)
-    coordinator_defaults = _coordinator_defaults(plan, config, facts)
+    module_defaults = _module_defaults(plan, config, facts)
     tls_args = _plan_tls(plan, env, config)
     _plan_index_guard(plan, env, config)
 
     _plan_user(plan, identity, config, data, capabilities)
     config_file, rest = split_server_args(final_server_args(args, env))
     generated = [loadmodule_arg(m.path, m.args) for m in plan.modules if m.source == "env"]
-    generated += coordinator_defaults
+    generated += module_defaults
     generated += tls_args
     if cluster_vars_set(env) or (plan.cluster_enabled and (env.announce_ip or own_address)):
         from .cluster import plan_cluster
@@ -545,21 +545,27 @@ def _plan_coordinator(plan, env, facts):
         plan.coordinator = flag in module.args
 
 
-def _coordinator_defaults(plan, config, facts):
-    """The server settings a module wants by default beside its coordinator
-    (MODULE_COORDINATOR_CONFIGS), as generated args; a setting the config or the command
-    makes is left to it."""
+def _module_defaults(plan, config, facts):
+    """The server settings a module wants by default (MODULE_CONFIGS), and beside its
+    coordinator (MODULE_COORDINATOR_CONFIGS), as generated args; a setting the config or
+    the command makes is left to it."""
     generated = []
     for module in plan.modules:
         module_facts = facts.get(module.key)
-        if not (plan.coordinator and module_facts and module_facts.coordinator_flag in module.args):
+        if not module_facts:
             continue
-        for name, value in module_facts.coordinator_configs:
+        wanted = [(name, value, f"the image's default for {module.key}") for name, value in module_facts.configs]
+        if plan.coordinator and module_facts.coordinator_flag in module.args:
+            wanted += [
+                (name, value, "the image's default beside the coordinator")
+                for name, value in module_facts.coordinator_configs
+            ]
+        for name, value, why in wanted:
             if name in config.settings:
                 plan.notes.append(f"{name}: {' '.join(config.settings[name][0])} ({config.settings[name][1]})")
                 continue
             generated.append(f"--{name} {value}")
-            plan.notes.append(f"{name}: {value} (the image's default beside the coordinator)")
+            plan.notes.append(f"{name}: {value} ({why})")
     return generated
 
 
