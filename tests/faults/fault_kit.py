@@ -52,6 +52,7 @@ from container.cluster_kit import (  # noqa: E402
     docker,
     key_slot,
 )
+from real.search_kit import changed_here  # noqa: E402
 
 DEPLOY = ROOT / "deploy" / "k8s" / "base"
 CONF_PATH = "/etc/valkey/valkey.conf"
@@ -552,7 +553,7 @@ class FaultCluster:
         first = self.members[0]
         create = ("FT.CREATE", SEARCH_INDEX, "ON", "HASH", "PREFIX", "1", "fdoc:", "SCHEMA", "kind", "TAG")
         reply = first.call(*create, timeout=10)
-        if reply != "OK":
+        if not changed_here(reply):  # then waited for below, on every member
             raise RuntimeError(f"FT.CREATE on {first.alias}: {reply}")
         client = self.client()
         try:

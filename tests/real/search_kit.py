@@ -19,6 +19,8 @@ import math
 import random
 import struct
 
+from valkey_bundle.resp import ReplyError
+
 DIM = 8
 GENRES = ("fiction", "poetry", "history")
 # Title words: no stop words, and no two with a common stem.
@@ -74,6 +76,13 @@ def books(prefix: str, count: int, seed: int = 7, dim: int = DIM) -> list[Book]:
         )
         for i in range(count)
     ]
+
+
+def later_books(prefix: str, count: int, seed: int) -> list[Book]:
+    """Books written after the others (after a restart): embeddings of their own, and a
+    title, genre and year that no filter query here finds, so those answers stay the
+    others'."""
+    return [dataclasses.replace(b, title="late volume", genre="essay", year=1800) for b in books(prefix, count, seed)]
 
 
 def query_vector(seed: int, dim: int = DIM) -> list[float]:
@@ -155,6 +164,18 @@ def knn_query(field: str, k: int, ef_runtime: int | None = None, where: str = "*
     return f"{where}=>[KNN {k} @{field} $q{runtime}]"
 
 
+UNCONFIRMED = "Unable to contact all cluster members"
+
+
+def changed_here(reply) -> bool:
+    """Whether FT.CREATE or FT.DROPINDEX through the coordinator made its change on the
+    member asked: "OK", or the error its consistency check answers when not every member
+    confirmed the change within search.ft-info-timeout-ms (5 s; seen on a busy machine).
+    Either way the change is made there and reaches the others: the caller waits until
+    every member lists the index (or no longer does)."""
+    return reply == "OK" or (isinstance(reply, ReplyError) and str(reply) == UNCONFIRMED)
+
+
 def index_listed(node_or_conn, index: str) -> bool:
     """Whether FT._LIST names ``index`` (false on an error reply)."""
     reply = node_or_conn.call("FT._LIST")
@@ -168,7 +189,8 @@ def knn(
     ef_runtime = HNSW_EF_RUNTIME if algorithm == "HNSW" else None
     reply = node_or_conn.call(
         *("FT.SEARCH", index, knn_query(field, k, ef_runtime, where)),
-        *("PARAMS", "2", "q", float32_blob(vector), "RETURN", "1", f"__{field}_score", "DIALECT", "2"),
+        *("PARAMS", "2", "q", float32_blob(vector), "RETURN", "1", f"__{field}_score"),
+        *("LIMIT", "0", str(k), "DIALECT", "2"),  # FT.SEARCH answers 10 by default, whatever k
     )
     if not isinstance(reply, list):
         raise AssertionError(f"FT.SEARCH {index} KNN on {field}: {reply}")

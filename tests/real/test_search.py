@@ -2,11 +2,13 @@
 TEXT, TAG, NUMERIC and VECTOR (HNSW and FLAT) fields; FT.SEARCH by tag, numeric range,
 text and KNN, each answer checked against one computed here from the same documents
 (search_kit.py); FT.AGGREGATE; FT.INFO; indexes and documents back after a restart from the RDB file
-and from the AOF.
+and from the AOF; documents written after such a restart found at their own distance (and,
+without the image's search.skip-rdb-load, the upstream bug that breaks them).
 
 Two nodes for the module (module scope), started through the entrypoint: one keeps its
 data in RDB files only (written by SAVE), the other in an AOF (fsync always); both are
 killed, not stopped, before they come back, so that only what was on disk counts. The
+last two cases start a node each, with and without the image's search.skip-rdb-load. The
 JSON cases need the real json module beside search.
 """
 
@@ -25,6 +27,7 @@ from .search_kit import (
     index_info,
     json_index,
     knn,
+    later_books,
     query_vector,
     search_keys,
 )
@@ -36,6 +39,7 @@ K = 10
 QUERY_SEEDS = (101, 102, 103)
 SEARCH_TIMEOUT = 10.0  # seconds for one FT.* command on a loaded machine
 HASH_BOOKS = books("book:", COUNT, seed=7)
+LATE_BOOKS = later_books("book:late", 20, seed=9)  # written after a restart
 JSON_BOOKS = books("jbook:", COUNT, seed=8)
 # index -> (its documents, its vector fields)
 INDEXES = {"books": (HASH_BOOKS, HASH_VECTORS), "jbooks": (JSON_BOOKS, JSON_VECTORS)}
@@ -68,17 +72,17 @@ def load(kit, node, with_json: bool) -> None:
     wait_indexed(kit, node, indexes(with_json))
 
 
-def wait_indexed(kit, node, names: list[str], timeout: float = 60.0) -> None:
-    """Until every index holds all its documents and has nothing queued."""
+def wait_indexed(kit, node, names: list[str], timeout: float = 60.0, count: int = COUNT) -> None:
+    """Until every index holds all its ``count`` documents and has nothing queued."""
 
     def complete(name: str) -> bool:
         reply = node.call("FT.INFO", name, timeout=SEARCH_TIMEOUT)
         if not isinstance(reply, list):  # not there yet (loading)
             return False
         info = dict(zip(reply[::2], reply[1::2], strict=True))
-        return int(info["num_docs"]) == COUNT and str(info.get("mutation_queue_size", "0")) == "0"
+        return int(info["num_docs"]) == count and str(info.get("mutation_queue_size", "0")) == "0"
 
-    kit.wait(f"{', '.join(names)} to index {COUNT} documents", lambda: all(map(complete, names)), [node], timeout)
+    kit.wait(f"{', '.join(names)} to index {count} documents", lambda: all(map(complete, names)), [node], timeout)
 
 
 def answers(node, names: list[str]) -> dict:
@@ -209,3 +213,53 @@ def test_back_after_a_restart_from_aof(kit, aof_node, with_json):
     assert sorted(aof_node.call("FT._LIST")) == sorted(names)
     assert answers(aof_node, names) == before
     assert "DB loaded from append only file" in aof_node.logs()
+
+
+def reload_then_write_later(kit, node) -> None:
+    """SAVE, kill, start on the volume (the indexes loaded from the RDB file), then write
+    LATE_BOOKS: keys the index takes after a load."""
+    assert node.call("SAVE", timeout=SEARCH_TIMEOUT) == "OK"
+    real_kit.restart(kit, node, graceful=False)
+    wait_indexed(kit, node, ["books"])
+    with node.connect(timeout=10) as conn:
+        for book in LATE_BOOKS:
+            assert conn.call("HSET", book.key, *book.hash_fields()) == 5
+    wait_indexed(kit, node, ["books"], count=COUNT + len(LATE_BOOKS))
+
+
+def test_documents_written_after_a_restart_are_found_at_their_own_distance(kit):
+    """The image sets search.skip-rdb-load yes (modules/search/module.env): a load keeps the
+    index definitions and indexes the keys again, so that keys written afterwards get ids
+    of their own (README: Search indexes and restarts)."""
+    node = real_kit.start(kit, kit.node("search-later", extra_env={"VALKEY_EXTRA_FLAGS": '--save ""'}))
+    assert node.call("CONFIG", "GET", "search.skip-rdb-load") == ["search.skip-rdb-load", "yes"]
+    load(kit, node, with_json=False)
+    reload_then_write_later(kit, node)
+    documents = HASH_BOOKS + LATE_BOOKS
+    vectors = [b.embedding for b in LATE_BOOKS[:3]] + [query_vector(seed) for seed in QUERY_SEEDS]
+    with node.connect(timeout=SEARCH_TIMEOUT) as conn:
+        for field, (algorithm, metric) in HASH_VECTORS.items():
+            for vector in vectors:
+                check_knn(knn(conn, "books", field, algorithm, vector, K), documents, vector, metric, K, field)
+        for query, expected in filter_queries(HASH_BOOKS).items():  # the late books match none
+            assert search_keys(conn, "books", query) == (len(expected), expected), query
+
+
+def test_without_it_a_flat_index_loaded_from_rdb_gives_later_keys_the_ids_of_loaded_ones(kit):
+    """The upstream bug search.skip-rdb-load yes works around, on valkey-search 1.2.1: a FLAT
+    index restored from an RDB restarts its id counter, so the first key indexed after the
+    load takes a loaded key's id and overwrites its vector (HNSW restores its counter). The
+    day this fails, upstream restores FLAT ids and the image's default can go."""
+    flags = '--save "" --search.skip-rdb-load no'
+    node = real_kit.start(kit, kit.node("search-later-bug", extra_env={"VALKEY_EXTRA_FLAGS": flags}))
+    load(kit, node, with_json=False)
+    reload_then_write_later(kit, node)
+    late = LATE_BOOKS[0]
+    with node.connect(timeout=SEARCH_TIMEOUT) as conn:
+        ((key, score),) = knn(conn, "books", "vec_flat", "FLAT", late.embedding, 1)
+        hnsw = knn(conn, "books", "vec", "HNSW", late.embedding, K)
+    check_knn(hnsw, HASH_BOOKS + LATE_BOOKS, late.embedding, "L2", K, "vec (HNSW)")
+    loaded = {b.key for b in HASH_BOOKS}
+    assert key in loaded and abs(score) < 1e-4, (
+        f"vec_flat: the nearest to {late.key}'s vector is {key} at {score}: FLAT ids survive a load now"
+    )

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from . import real_kit
-from .search_kit import books, hash_index, index_listed, search_keys
+from .search_kit import books, changed_here, hash_index, index_listed, search_keys
 
 pytestmark = pytest.mark.real
 
@@ -34,7 +34,7 @@ def search_is_real(real_image):
 def load(kit, members, index: str, prefix: str) -> None:
     """The index on the first member, then the documents through it (MOVED followed)."""
     entry = members[0]
-    assert entry.call(*hash_index(index, prefix), timeout=10) == "OK"
+    assert changed_here(entry.call(*hash_index(index, prefix), timeout=10))
     kit.wait(f"{index} on every member", lambda: all(index_listed(m, index) for m in members), members, 60)
     fields = {b.key: b.hash_fields() for b in BOOKS}
     for key, target, reply in kit.each_key(members, list(fields), "HSET", fields.__getitem__, entry=entry):
