@@ -146,9 +146,10 @@ SERVER_MESSAGES = {
     # valkey-search's replies
     "Index with name 'NAME' not found",
     "Index NAME in database 0 already exists.",
+    "Unable to contact all cluster members",
 }
 # Quoted in the symptom column but not messages: settings, states, commands.
-NOT_MESSAGES = {"--use-coordinator yes", "fail", "./build.sh", "FT.SEARCH", "FT.CREATE"}
+NOT_MESSAGES = {"--use-coordinator yes", "fail", "./build.sh", "FT.SEARCH", "FT.CREATE", "FT.DROPINDEX"}
 # What the project's programs put before a message: their names, the kind, the helper's name.
 PREFIXES = re.compile(
     r"^(?:(?:bundle-docker-entrypoint|bundle-healthcheck|bundle-info|\./build\.sh|build\.sh|[\w/.-]+\.sh): )?"
