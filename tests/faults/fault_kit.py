@@ -531,11 +531,15 @@ class FaultCluster:
 
     @staticmethod
     def configure(member: Member, conf: Path) -> None:
-        """The StatefulSet's container: the config file mounted and given as the argument, no
-        extra flags (everything the server needs is in the file or the variables)."""
+        """The StatefulSet's container: the config file mounted and given as the argument, and
+        one extra flag. The tier's search index has no FLAT field, so it is loaded on restart
+        (search.skip-rdb-load no) rather than indexed again (the image's default): while a
+        member indexes again, the coordinator counts its shard's documents as far as it got,
+        without an error, and the tier asserts that no answer is partial (README: Search
+        indexes and restarts)."""
         member.mounts = {str(conf): CONF_PATH}
         member.args = [CONF_PATH]
-        member.extra_env["VALKEY_EXTRA_FLAGS"] = ""
+        member.extra_env["VALKEY_EXTRA_FLAGS"] = "--search.skip-rdb-load no"
 
     def form(self) -> float:
         """Start all six at once (a Parallel StatefulSet) and wait until formed; returns seconds."""
