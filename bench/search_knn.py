@@ -39,6 +39,8 @@ from container.cluster_kit import ClusterKit, key_slot  # noqa: E402
 from real import real_kit  # noqa: E402
 from real.search_kit import float32_blob, index_listed, knn_query, vector_field  # noqa: E402
 
+from valkey_bundle.index_state import index_names, readiness_problem  # noqa: E402
+
 INDEX = "bench"
 PREFIX = "vec:"
 TAGS = 10
@@ -168,25 +170,30 @@ def memory(nodes) -> tuple[int, int]:
     return sum(int(i.get("search_used_memory_bytes", 0)) for i in infos), sum(int(i["used_memory"]) for i in infos)
 
 
-def indexing_idle(node) -> bool:
-    """Whether ``node`` indexes nothing in the background (what readiness waits for):
-    num_docs counts the keys a rebuild has queued long before they are indexed."""
+def passes_readiness(node, members) -> bool:
+    """Whether ``node`` passes readiness's search check (index_state.readiness_problem): it
+    has every index its peers have and builds none. num_docs alone is reached while a
+    rebuild's keys are still queued."""
     try:
-        return search_info(node).get("search_background_indexing_status") == "NO_ACTIVITY"
+        local = index_names(node.call("FT._LIST"))
+        peers = {m.alias: index_names(m.call("FT._LIST")) for m in members if m is not node}
+        if local is None or None in peers.values():
+            return False
+        return readiness_problem(local, peers, node.info("INFO", "search")) is None
     except OSError:
         return False
 
 
 def back_after_kill(kit, node, members, expected: int, scope: list[str]) -> float:
     """Seconds from the kill of ``node`` until ``members[0]`` counts every document again
-    and no member indexes anything in the background."""
+    and every member passes readiness's search check."""
     killed = time.monotonic()
     real_kit.restart(kit, node, graceful=False)
     if len(members) > 1:
         kit.wait("the cluster to heal", lambda: kit.formed(members), members, timeout=300)
 
     def back() -> bool:
-        return num_docs(members[0], scope) == expected and all(indexing_idle(m) for m in members)
+        return num_docs(members[0], scope) == expected and all(passes_readiness(m, members) for m in members)
 
     kit.wait("the index back", back, members, timeout=600)
     return time.monotonic() - killed
