@@ -25,7 +25,7 @@ FACTS = {
                 "MODULE_FILE=libsearch.so\nMODULE_NAME=search\nMODULE_VALUELESS_FLAGS=--use-coordinator\n"
                 "MODULE_COORDINATOR_FLAG=--use-coordinator\nMODULE_COORDINATOR_PORT_OFFSET=20294\n"
                 'MODULE_COORDINATOR_CONFIGS="search.enable-partial-results no"\n'
-                'MODULE_CONFIGS="search.skip-rdb-load yes"\n'
+                "MODULE_REINDEX_CONFIG=search.skip-rdb-load\n"
                 'MODULE_CPU_FEATURES_X86_64="avx2 fma"\n'
             ),
         ),
@@ -228,26 +228,63 @@ def test_partial_results_off_by_default_beside_the_coordinator(tmp_path):
     assert "--search.enable-partial-results no" not in plan_for([str(conf)], {"VALKEY_MODULES": "search"}).argv
 
 
-def test_search_indexes_its_keys_again_after_a_load_by_default(tmp_path):
-    """search.skip-rdb-load yes whenever search loads (module.env says why), after its load
-    line; left to the config or the command when either sets it."""
-    setting = "--search.skip-rdb-load yes"
-    plan = plan_for([], {"VALKEY_MODULES": "search"})
+def record(algorithms):
+    from valkey_bundle.index_state import record_text
+
+    return record_text({name: frozenset(kinds) for name, kinds in algorithms.items()})
+
+
+@pytest.mark.parametrize(
+    "index_record, value, why",
+    [
+        (None, "yes", "no record of this directory's indexes"),
+        (record({"books": ["FLAT"], "films": ["HNSW"]}), "yes", "FLAT vector fields in books (bundle-search-indexes)"),
+        (record({"films": ["HNSW"], "tags": []}), "no", "no FLAT vector field in the indexes (bundle-search-indexes)"),
+        (record({}), "no", "no search index (bundle-search-indexes)"),
+        ("books FLAT\n", "yes", "bundle-search-indexes unreadable"),
+    ],
+)
+def test_search_indexes_its_keys_again_on_load_only_where_a_flat_index_may_be(index_record, value, why):
+    """search.skip-rdb-load (module.env says why), after search's load line: yes unless the
+    data directory's record shows no FLAT vector field; the guard keeps it right."""
+    plan = plan_for([], {"VALKEY_MODULES": "search"}, cwd="/data", index_record=index_record)
+    setting = f"--search.skip-rdb-load {value}"
     assert plan.argv.count(setting) == 1 and plan.argv.index(setting) > 1
-    assert "search.skip-rdb-load: yes (the image's default for SEARCH)" in plan.notes
-    assert setting in plan_for(["--cluster-enabled", "yes"], {"VALKEY_MODULES": "search"}).argv
-    assert setting not in plan_for([], {"VALKEY_MODULES": "json"}).argv
-    assert setting not in plan_for([], {"VALKEY_DISABLE_MODULES": "search"}).argv
-    mine = plan_for(["--search.skip-rdb-load", "no"], {"VALKEY_MODULES": "search"})
-    assert setting not in mine.argv and "--search.skip-rdb-load" in mine.argv
+    assert f"search.skip-rdb-load: {value} (chosen for this data directory: {why})" in plan.notes
+    assert plan.index_guard == {
+        "port": 6379,
+        "rewrite_aof": False,
+        "reindex_config": "search.skip-rdb-load",
+        "reindex": value,
+        "record": "/data/bundle-search-indexes",
+    }
+
+
+def test_the_reindex_setting_is_left_to_the_config_or_the_command(tmp_path):
+    flat_free = record({"films": ["HNSW"]})
+    assert "--search.skip-rdb-load" not in " ".join(plan_for([], {"VALKEY_MODULES": "json"}).argv)
+    assert "--search.skip-rdb-load" not in " ".join(plan_for([], {"VALKEY_DISABLE_MODULES": "search"}).argv)
+    mine = plan_for(["--search.skip-rdb-load", "yes"], {"VALKEY_MODULES": "search"}, index_record=flat_free)
+    assert mine.argv[-2:] == ["--search.skip-rdb-load", "yes"] and "--search.skip-rdb-load no" not in mine.argv
+    assert mine.index_guard is None, "nothing left for the guard to keep outside a cluster"
     conf = tmp_path / "v.conf"
     conf.write_text("search.skip-rdb-load no\n")
     kept = plan_for([str(conf)], {"VALKEY_MODULES": "search"})
-    assert setting not in kept.argv
+    assert not any(a.startswith("--search.skip-rdb-load") for a in kept.argv)
     assert f"search.skip-rdb-load: no ({conf}:1)" in kept.notes
+    member = plan_for([str(conf), "--cluster-enabled", "yes"], {"VALKEY_MODULES": "search"})
+    assert member.index_guard["rewrite_aof"] and member.index_guard["reindex_config"] is None
     # A search the config loads gets it too: the setting is the module's, not the env's.
     conf.write_text("loadmodule /x/libsearch.so\n")
-    assert plan_for([str(conf)], {"VALKEY_MODULES": ""}).argv.count(setting) == 1
+    assert plan_for([str(conf)], {"VALKEY_MODULES": ""}).argv.count("--search.skip-rdb-load yes") == 1
+
+
+def test_without_the_guard_every_load_indexes_again():
+    """Nothing would keep the record right: the safe choice, whatever the record says."""
+    environ = {"VALKEY_MODULES": "search", "VALKEY_SEARCH_INDEX_GUARD": "no"}
+    plan = plan_for([], environ, index_record=record({"films": ["HNSW"]}))
+    assert "--search.skip-rdb-load yes" in plan.argv and plan.index_guard is None
+    assert "search.skip-rdb-load: yes (VALKEY_SEARCH_INDEX_GUARD=no: every load indexes the keys again)" in plan.notes
 
 
 def test_coordinator_cannot_be_added_to_a_config_loaded_search(tmp_path):

@@ -240,7 +240,7 @@ def test_the_docker_library_command_line_is_tls_without_any_variable():
 def test_the_index_guard_and_the_bootstrap_use_the_tls_port():
     environ = {**TLS_ENV, "VALKEY_TLS_PORT": "7000", "VALKEY_CLUSTER_NODES": "a:7000,b:7000,c:7000"}
     plan = plan_for([*CLUSTER, "--appendonly", "yes"], environ)
-    assert plan.index_guard == 7000 and plan.cluster.port == 7000 and plan.cluster.identity.port == 7000
+    assert plan.index_guard["port"] == 7000 and plan.cluster.port == 7000 and plan.cluster.identity.port == 7000
 
 
 # ------------------------------------------------------------------ certificates

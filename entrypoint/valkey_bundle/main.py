@@ -63,6 +63,20 @@ def gather_runtime(environ):
     return Runtime(os.getpid(), os.geteuid(), candidates)
 
 
+def read_index_record(config, facts):
+    """The text of the data directory's record of its search indexes (index_state.py), or
+    None when there is none or it cannot be read (the plan then takes the safe choice)."""
+    if not any(f.reindex_config for f in facts.values()):
+        return None
+    from .index_state import RECORD_FILE
+
+    try:
+        with open(os.path.join(config.cwd, RECORD_FILE), encoding="utf-8", errors="replace") as record:
+            return record.read(1 << 20)
+    except OSError:
+        return None
+
+
 def build_plan(argv, environ):
     from .module_files import discover_modules, read_module_facts
     from .plan import final_server_args, make_plan
@@ -106,6 +120,7 @@ def build_plan(argv, environ):
         own_address=own_address() if announce else None,
         capabilities=effective_capabilities() if euid == 0 else None,
         data=look(config, with_access=euid != 0),
+        index_record=read_index_record(config, facts),
     )
     if plan.run_as:
         # Read here as root, the config is opened again by the server after the drop.

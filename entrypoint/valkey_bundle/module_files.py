@@ -54,7 +54,6 @@ class ModuleFacts:
 
     __slots__ = (
         "component",
-        "configs",
         "coordinator_configs",
         "coordinator_flag",
         "coordinator_port_offset",
@@ -62,6 +61,7 @@ class ModuleFacts:
         "file",
         "key",
         "name",
+        "reindex_config",
         "valueless_flags",
         "version",
     )
@@ -76,10 +76,11 @@ class ModuleFacts:
         self.coordinator_flag = values.get("MODULE_COORDINATOR_FLAG", "")
         self.coordinator_port_offset = int(values.get("MODULE_COORDINATOR_PORT_OFFSET") or 0)
         # "name value" pairs, ";" between them: the server settings the image sets by default
-        # whenever the module loads, and when its coordinator is on (unless the config or the
-        # command sets them).
-        self.configs = _setting_pairs(values.get("MODULE_CONFIGS", ""))
+        # when the module's coordinator is on (unless the config or the command sets them).
         self.coordinator_configs = _setting_pairs(values.get("MODULE_COORDINATOR_CONFIGS", ""))
+        # The yes/no setting that makes a load index the keys again rather than restore the
+        # indexes from the RDB, chosen per data directory (plan.py, index_state.py).
+        self.reindex_config = values.get("MODULE_REINDEX_CONFIG", "")
         self.cpu_features = {
             arch: tuple(values.get("MODULE_CPU_FEATURES_" + arch.upper(), "").split()) for arch in ("x86_64", "aarch64")
         }

@@ -52,7 +52,7 @@ class Plan:
         self.cluster_enabled = False
         self.cluster = None  # cluster.plan.ClusterPlan in cluster mode
         self.coordinator = False
-        self.index_guard = None  # the port of the server the search index guard watches
+        self.index_guard = None  # what the search index guard does (_plan_index_guard), when it runs
         self.password = None  # PasswordPlan when VALKEY_PASSWORD(_FILE) is set
         self.tls = None  # tls_plan.TlsPlan in server mode (its ``on`` says whether TLS listens)
         self.warnings = []
@@ -162,6 +162,7 @@ def make_plan(
     own_address=None,
     capabilities=None,
     data=None,
+    index_record=None,
 ):
     """Build the plan from the normalised command and what was read before.
 
@@ -173,7 +174,9 @@ def make_plan(
     ``own_address``: this container's address (addresses.hosts_address), looked up in
     cluster mode when no announce IP is given; ``capabilities``: the effective
     capabilities of a root start (data_dir.read_capabilities), None when unknown;
-    ``data``: data_dir.DataDir of the server's directory, None when not looked at.
+    ``data``: data_dir.DataDir of the server's directory, None when not looked at;
+    ``index_record``: the text of that directory's record of its search indexes
+    (index_state.RECORD_FILE), None when there is none.
     """
     if not server_mode:
         plan = Plan(list(args), server=False)
@@ -251,9 +254,9 @@ def make_plan(
     _check_module_settings(plan, env, config, facts, discovered, wanted, disabled)
     _plan_coordinator(plan, env, facts)
     _check_cpu(plan, facts, machine, cpu_flags)
-    module_defaults = _module_defaults(plan, config, facts)
+    module_defaults, reindex = _module_defaults(plan, env, config, facts, index_record)
     tls_args = _plan_tls(plan, env, config)
-    _plan_index_guard(plan, env, config)
+    _plan_index_guard(plan, env, config, reindex)
 
     _plan_user(plan, identity, config, data, capabilities)
     config_file, rest = split_server_args(final_server_args(args, env))
@@ -545,28 +548,43 @@ def _plan_coordinator(plan, env, facts):
         plan.coordinator = flag in module.args
 
 
-def _module_defaults(plan, config, facts):
-    """The server settings a module wants by default (MODULE_CONFIGS), and beside its
-    coordinator (MODULE_COORDINATOR_CONFIGS), as generated args; a setting the config or
-    the command makes is left to it."""
+def _module_defaults(plan, env, config, facts, index_record):
+    """The server settings a module wants beside its coordinator (MODULE_COORDINATOR_CONFIGS)
+    and its reindex setting (MODULE_REINDEX_CONFIG, chosen from the data directory's record
+    of its indexes, ``index_record``: index_state.reindex_choice), as generated args; a
+    setting the config or the command makes is left to it. Also (name, value) of the
+    reindex setting chosen here, for the index guard to keep right, or None."""
     generated = []
+    chosen = None
     for module in plan.modules:
         module_facts = facts.get(module.key)
         if not module_facts:
             continue
-        wanted = [(name, value, f"the image's default for {module.key}") for name, value in module_facts.configs]
+        wanted = []
         if plan.coordinator and module_facts.coordinator_flag in module.args:
             wanted += [
                 (name, value, "the image's default beside the coordinator")
                 for name, value in module_facts.coordinator_configs
             ]
+        name = module_facts.reindex_config
+        if name and name not in config.settings:
+            if env.index_guard:
+                from .index_state import reindex_choice
+
+                value, why = reindex_choice(index_record)
+                wanted.append((name, value, f"chosen for this data directory: {why}"))
+                chosen = (name, value)
+            else:
+                wanted.append((name, "yes", "VALKEY_SEARCH_INDEX_GUARD=no: every load indexes the keys again"))
+        elif name:
+            wanted.append((name, None, None))
         for name, value, why in wanted:
             if name in config.settings:
                 plan.notes.append(f"{name}: {' '.join(config.settings[name][0])} ({config.settings[name][1]})")
                 continue
             generated.append(f"--{name} {value}")
             plan.notes.append(f"{name}: {value} ({why})")
-    return generated
+    return generated, chosen
 
 
 def _plan_tls(plan, env, config):
@@ -579,28 +597,45 @@ def _plan_tls(plan, env, config):
     return generated
 
 
-def _plan_index_guard(plan, env, config):
-    """In cluster mode with search's coordinator on, a helper rewrites the AOF after each
-    index change (index_guard.py): valkey-search 1.2.1 writes no index into the AOF, so
-    without it a member restarted from its AOF comes back without its indexes."""
-    if not (plan.coordinator and plan.cluster_enabled):
+def _plan_index_guard(plan, env, config, reindex):
+    """The index guard (index_guard.py), a helper beside the server. In cluster mode with
+    search's coordinator on it rewrites the AOF after each index change: valkey-search 1.2.1
+    writes no index into the AOF, so without it a member restarted from its AOF comes back
+    without its indexes. Whenever the entrypoint chose the reindex setting (``reindex``:
+    its name and value, from _module_defaults) it keeps that setting and the data
+    directory's record of the indexes right while the server runs."""
+    rewrite_aof = plan.coordinator and plan.cluster_enabled
+    if not (rewrite_aof or reindex):
         return
     if not env.index_guard:
         plan.notes.append("search index guard: off (VALKEY_SEARCH_INDEX_GUARD=no)")
-        if config.is_yes("appendonly"):
+        if rewrite_aof and config.is_yes("appendonly"):
             plan.warnings.append(
                 "VALKEY_SEARCH_INDEX_GUARD=no with appendonly yes: a member restarted from its AOF comes back "
                 "without the search indexes created since its AOF was last rewritten"
             )
         return
     if plan.tls.on:
-        plan.index_guard = plan.tls.client_port()
+        port = plan.tls.client_port()
     else:
         try:
-            plan.index_guard = int(config.value("port") or 6379)
+            port = int(config.value("port") or 6379)
         except ValueError:
             return  # the server refuses the port and says why
-    plan.notes.append(f"search index guard: on, port {plan.index_guard} (rewrites the AOF after index changes)")
+    from .index_state import RECORD_FILE
+
+    record = os.path.join(config.cwd, RECORD_FILE) if reindex else None
+    plan.index_guard = {
+        "port": port,
+        "rewrite_aof": rewrite_aof,
+        "reindex_config": reindex[0] if reindex else None,
+        "reindex": reindex[1] if reindex else None,
+        "record": record,
+    }
+    duties = (["rewrites the AOF after index changes"] if rewrite_aof else []) + (
+        [f"keeps {reindex[0]} and {record} up to date"] if reindex else []
+    )
+    plan.notes.append(f"search index guard: on, port {port} ({'; '.join(duties)})")
 
 
 def _check_cpu(plan, facts, machine, cpu_flags):
