@@ -108,11 +108,23 @@ class Bundle:
         return next(p for p in self.processes() if p["Pid"] == "1")
 
     def server(self) -> dict[str, str]:
-        """The valkey-server process: PID 1's only child, with the entrypoint's PID (it was exec'd)."""
+        """The valkey-server process: PID 1's one child besides the entrypoint's helpers, with
+        the entrypoint's PID (it was exec'd)."""
         processes = self.processes()
-        children = [p for p in processes if p["PPid"] == "1"]
+        children = [p for p in processes if p["PPid"] == "1" and p not in self.helpers(processes)]
         assert [p["Name"] for p in children] == ["valkey-server"], processes
         return children[0]
+
+    def helpers(self, processes=None) -> list[dict[str, str]]:
+        """The helpers the entrypoint forked beside the server (children of PID 1 running
+        bundle-docker-entrypoint): the index guard where search loads, the cluster bootstrap."""
+        found = []
+        for p in processes or self.processes():
+            if p["PPid"] == "1" and p["Name"].startswith("python3"):
+                _code, cmdline = self.exec("cat", f"/proc/{p['Pid']}/cmdline")
+                if "bundle-docker-entrypoint" in cmdline:
+                    found.append(p)
+        return found
 
     def module_names(self) -> list[str]:
         """MODULE LIST, less the server's own built-in modules (Valkey 9.1's lua)."""

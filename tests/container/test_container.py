@@ -78,13 +78,24 @@ echo "valkey=$(valkey-server --version)"
 def test_root_start_runs_server_as_valkey_under_tini(run_bundle):
     bundle = run_bundle()
     assert bundle.pid1()["Name"] == "tini"
-    server = bundle.server()  # the entrypoint exec'd it: no Python process is left
+    server = bundle.server()  # the entrypoint exec'd it
     assert server["Uid"].split() == ["999"] * 4, f"server runs as valkey (999), not root: {server['Uid']}"
     assert server["Gid"].split() == ["999"] * 4, server["Gid"]
+    # Search loads: the index guard runs beside it, as valkey too; no other Python is left.
+    (guard,) = bundle.helpers()
+    assert guard["Uid"].split() == ["999"] * 4 and guard["PPid"] == "1", guard
     assert f"process_id:{server['Pid']}" in bundle.cli("info", "server")
     assert bundle.module_names() == MODULES
     assert bundle.cli("set", "k", "v") == "OK"
     assert bundle.cli("save") == "OK"
+
+
+def test_without_search_or_with_the_guard_off_nothing_runs_beside_the_server(run_bundle):
+    for environment in ({"VALKEY_DISABLE_MODULES": "search"}, {"VALKEY_SEARCH_INDEX_GUARD": "no"}):
+        bundle = run_bundle(env=environment)
+        time.sleep(1)  # a helper forked before the exec has started by now
+        children = [p["Name"] for p in bundle.processes() if p["PPid"] == "1"]
+        assert children == ["valkey-server"], environment
 
 
 def test_arbitrary_user(run_bundle):
