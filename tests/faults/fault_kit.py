@@ -531,15 +531,9 @@ class FaultCluster:
 
     @staticmethod
     def configure(member: Member, conf: Path) -> None:
-        """The StatefulSet's container: the config file mounted and given as the argument, and
-        one extra flag. The tier's search index has no FLAT field, so it is loaded on restart
-        (search.skip-rdb-load no) rather than indexed again (the image's default): while a
-        member indexes again, the coordinator counts its shard's documents as far as it got,
-        without an error, and the tier asserts that no answer is partial (README: Search
-        indexes and restarts)."""
+        """The StatefulSet's container: the config file mounted and given as the argument."""
         member.mounts = {str(conf): CONF_PATH}
         member.args = [CONF_PATH]
-        member.extra_env["VALKEY_EXTRA_FLAGS"] = "--search.skip-rdb-load no"
 
     def form(self) -> float:
         """Start all six at once (a Parallel StatefulSet) and wait until formed; returns seconds."""
@@ -567,6 +561,15 @@ class FaultCluster:
             client.close()
 
         self.wait("every member to count every document", self.searches_complete, timeout=120)
+        # The index has no FLAT field: each member's index guard turns search.skip-rdb-load off
+        # and records that, so a restart loads the index rather than indexing again (while a
+        # member indexes again, the coordinator counts its shard as far as it got, without an
+        # error; the tier asserts that no answer is partial. README: Search indexes and restarts).
+        self.wait("every member to load its index on restart", self.indexes_load_on_restart, timeout=30)
+
+    def indexes_load_on_restart(self) -> bool:
+        loads = ["search.skip-rdb-load", "no"]
+        return all(m.call("CONFIG", "GET", "search.skip-rdb-load") == loads for m in self.members)
 
     def searches_complete(self) -> bool:
         try:

@@ -1,6 +1,7 @@
 """redis_exporter scraping a real cluster of the image, and the alerts on what it scraped.
 
-Six members of the container tier's image on a Docker network of their own (cluster_kit.py),
+Six members of the real-module tier's image (a stand-in for each module whose inputs are not
+cached) on a Docker network of their own (cluster_kit.py),
 formed by the entrypoint, with a password; beside each, as the sidecar of deploy/k8s, a
 redis_exporter (Debian's prometheus-redis-exporter, a process of this machine pointed at the
 member's address) with the password in a file, the search metrics script
@@ -9,10 +10,10 @@ run in file order on the one cluster (module scope): the last stops a member.
 
 - every member is scraped, with the values a healthy cluster of 3 primaries and 3 replicas has;
 - the password is in no exporter's argv or environment;
-- the search script: without search (the tier's stand-in) it adds nothing and breaks nothing;
-  on valkey-search 1.2.1's replies (canned, shaped as its source writes them) it gives the
-  series the rules and the dashboard query; on a real search module (the image's label says
-  so) the same from an index made here, else "not run";
+- the search script: without search (a node of the image with search left out) it adds
+  nothing and breaks nothing; on valkey-search 1.2.1's replies (canned, shaped as its source
+  writes them) it gives the series the rules and the dashboard query; on a real search
+  module (the image's label says so) the same from an index made here, else "not run";
 - every metric name an alert or a dashboard panel queries is one the scrape returned, as
   Prometheus stores it (the PodMonitor's relabeling applied);
 - the alert rules under `promtool test rules` on series recorded from this cluster: healthy,
@@ -170,15 +171,22 @@ def test_the_password_stays_out_of_argv_and_environment(kit, exporters):
         assert exporter.password_file.stat().st_mode & 0o077 == 0
 
 
-def test_without_search_the_script_adds_nothing_and_breaks_nothing(members, healthy, search_real):
-    if search_real:
-        pytest.skip("not run: search is real in this image (test_search_metrics_of_a_real_search runs instead)")
-    raw, _stored = healthy
-    script = mk.SCRIPT.read_text()
-    for member, samples in zip(members, raw, strict=True):
-        assert member.call("EVAL", script, "0") == [], member.alias
-        assert not [s for s in samples if s.name == "redis_script_values"], member.alias
-        assert mk.value(samples, "redis_up") == 1 and mk.value(samples, "redis_exporter_last_scrape_error") == 0
+def test_without_search_the_script_adds_nothing_and_breaks_nothing(exporter_binary, kit, tmp_path):
+    """A node of the same image with search left out (VALKEY_DISABLE_MODULES=search), scraped
+    as a member is: the script returns nothing and the scrape succeeds."""
+    node = kit.node("metrics-no-search", extra_env={"VALKEY_DISABLE_MODULES": "search"})
+    node.run(kit.next_address())
+    kit.wait("the node without search to answer PING", lambda: node.call("PING") == "PONG", [node], 60)
+    modules = node.call("MODULE", "LIST")
+    assert not [m for m in modules if "search" in m], modules
+    assert node.call("EVAL", mk.SCRIPT.read_text(), "0") == []
+    exporter = mk.Exporter(exporter_binary, tmp_path, f"{node.ip}:6379", kit.password)
+    try:
+        samples = exporter.scrape()
+    finally:
+        exporter.stop()
+    assert not [s for s in samples if s.name == "redis_script_values"]
+    assert mk.value(samples, "redis_up") == 1 and mk.value(samples, "redis_exporter_last_scrape_error") == 0
 
 
 def test_the_script_reads_valkey_search_replies(exporter_binary, kit, members, tmp_path):

@@ -8,13 +8,16 @@ without the image's search.skip-rdb-load, the upstream bug that breaks them).
 Two nodes for the module (module scope), started through the entrypoint: one keeps its
 data in RDB files only (written by SAVE), the other in an AOF (fsync always); both are
 killed, not stopped, before they come back, so that only what was on disk counts. The
-last two cases start a node each, with and without the image's search.skip-rdb-load. The
-JSON cases need the real json module beside search.
+last three cases start a node each: an index with a FLAT field, one without, and the
+upstream bug the image's choice of search.skip-rdb-load avoids. The JSON cases need the
+real json module beside search.
 """
 
 from __future__ import annotations
 
 import pytest
+
+from valkey_bundle.index_state import RECORD_FILE, read_record
 
 from . import real_kit
 from .search_kit import (
@@ -30,6 +33,7 @@ from .search_kit import (
     later_books,
     query_vector,
     search_keys,
+    vector_field,
 )
 
 pytestmark = pytest.mark.real
@@ -227,14 +231,45 @@ def reload_then_write_later(kit, node) -> None:
     wait_indexed(kit, node, ["books"], count=COUNT + len(LATE_BOOKS))
 
 
+def reindex_setting(node) -> str:
+    reply = node.call("CONFIG", "GET", "search.skip-rdb-load")
+    return reply[1] if isinstance(reply, list) and len(reply) == 2 else str(reply)
+
+
+def recorded(node) -> dict | None:
+    """The data directory's record of its indexes ({index: its vector algorithms}), or None."""
+    code, text = node.exec("cat", f"/data/{RECORD_FILE}")
+    return read_record(text) if code == 0 else None
+
+
+def chosen_at_start(node) -> str:
+    """What the entrypoint chose for search.skip-rdb-load and why, by its debug output."""
+    prefix = "debug: search.skip-rdb-load: "
+    lines = [line.split(prefix, 1)[1] for line in node.logs().splitlines() if prefix in line]
+    return lines[-1] if lines else f"(not said)\n{node.logs()[-3000:]}"
+
+
+def skipped_on_load(node) -> int:
+    """How many index sections valkey-search left out of its last load (search.skip-rdb-load
+    yes: the keys are indexed again instead), by its log."""
+    return node.logs().count("Skipping supplemental content section (due to configuration)")
+
+
 def test_documents_written_after_a_restart_are_found_at_their_own_distance(kit):
-    """The image sets search.skip-rdb-load yes (modules/search/module.env): a load keeps the
-    index definitions and indexes the keys again, so that keys written afterwards get ids
-    of their own (README: Search indexes and restarts)."""
-    node = real_kit.start(kit, kit.node("search-later", extra_env={"VALKEY_EXTRA_FLAGS": '--save ""'}))
-    assert node.call("CONFIG", "GET", "search.skip-rdb-load") == ["search.skip-rdb-load", "yes"]
+    """An index with a FLAT field: the index guard turns search.skip-rdb-load on and records
+    it in the data directory, so that the next start indexes the keys again rather than load
+    them, and keys written afterwards get ids of their own (README: Search indexes and
+    restarts)."""
+    env = {"VALKEY_EXTRA_FLAGS": '--save ""', "VALKEY_BUNDLE_DEBUG": "1"}
+    node = real_kit.start(kit, kit.node("search-later", extra_env=env))
     load(kit, node, with_json=False)
+    kit.wait("the guard to record the FLAT field", lambda: recorded(node) == {"books": {"FLAT", "HNSW"}}, [node])
+    assert reindex_setting(node) == "yes"
     reload_then_write_later(kit, node)
+    choice = chosen_at_start(node)
+    assert choice.startswith("yes (chosen for this data directory: FLAT vector fields in books"), choice
+    assert skipped_on_load(node) > 0, "the load kept the index's definition only"
+    assert reindex_setting(node) == "yes"
     documents = HASH_BOOKS + LATE_BOOKS
     vectors = [b.embedding for b in LATE_BOOKS[:3]] + [query_vector(seed) for seed in QUERY_SEEDS]
     with node.connect(timeout=SEARCH_TIMEOUT) as conn:
@@ -243,6 +278,34 @@ def test_documents_written_after_a_restart_are_found_at_their_own_distance(kit):
                 check_knn(knn(conn, "books", field, algorithm, vector, K), documents, vector, metric, K, field)
         for query, expected in filter_queries(HASH_BOOKS).items():  # the late books match none
             assert search_keys(conn, "books", query) == (len(expected), expected), query
+
+
+def test_an_index_without_flat_fields_is_loaded_not_indexed_again(kit):
+    """No FLAT field: the guard turns search.skip-rdb-load off and records that, and the next
+    start loads the index from the RDB as it was (no window in which it answers with part
+    of its keys); keys written afterwards are found at their own distance (HNSW keeps its
+    ids across a load)."""
+    env = {"VALKEY_EXTRA_FLAGS": '--save ""', "VALKEY_BUNDLE_DEBUG": "1"}
+    node = real_kit.start(kit, kit.node("search-loaded", extra_env=env))
+    schema = ("FT.CREATE", "books", "ON", "HASH", "PREFIX", "1", "book:", "SCHEMA", "genre", "TAG")
+    with node.connect(timeout=10) as conn:
+        assert conn.call(*schema, "vec", *vector_field("HNSW", "L2")) == "OK"
+        for book in HASH_BOOKS:
+            assert conn.call("HSET", book.key, *book.hash_fields()) == 5
+    wait_indexed(kit, node, ["books"])
+    kit.wait("the guard to turn search.skip-rdb-load off", lambda: reindex_setting(node) == "no", [node])
+    assert recorded(node) == {"books": {"HNSW"}}, "the record is written before the setting goes off"
+    reload_then_write_later(kit, node)
+    choice = chosen_at_start(node)
+    assert choice.startswith("no (chosen for this data directory: no FLAT vector field in the indexes"), choice
+    assert skipped_on_load(node) == 0, "the index came back from the RDB"
+    documents = HASH_BOOKS + LATE_BOOKS
+    with node.connect(timeout=SEARCH_TIMEOUT) as conn:
+        for vector in [b.embedding for b in LATE_BOOKS[:3]] + [query_vector(QUERY_SEEDS[0])]:
+            check_knn(knn(conn, "books", "vec", "HNSW", vector, K), documents, vector, "L2", K, "vec")
+        genre = HASH_BOOKS[0].genre
+        expected = {b.key for b in HASH_BOOKS if b.genre == genre}
+        assert search_keys(conn, "books", f"@genre:{{{genre}}}") == (len(expected), expected)
 
 
 def test_without_it_a_flat_index_loaded_from_rdb_gives_later_keys_the_ids_of_loaded_ones(kit):
