@@ -210,7 +210,14 @@ case $command in
     lint) [ "$#" -eq 0 ] || die "lint takes no arguments"; lint ;;
     test)
         lint
-        inputs_summary
+        # The tiers build on the base image tests/support/make-base-image.sh makes (unless
+        # BASE_IMAGE says otherwise): the summary looks for search's gRPC build on that one.
+        if [ -z "${BASE_IMAGE:-}${BUILD_IMAGE:-}" ] &&
+            tests_base=$("$root/tests/support/make-base-image.sh" 2>/dev/null); then
+            BASE_IMAGE=$tests_base inputs_summary
+        else
+            inputs_summary
+        fi
         cd "$root"
         exec python3 -m pytest "$@"
         ;;
