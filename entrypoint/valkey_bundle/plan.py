@@ -567,17 +567,15 @@ def _module_defaults(plan, env, config, facts, index_record):
                 for name, value in module_facts.coordinator_configs
             ]
         name = module_facts.reindex_config
-        if name and name not in config.settings:
-            if env.index_guard:
-                from .index_state import reindex_choice
-
-                value, why = reindex_choice(index_record)
-                wanted.append((name, value, f"chosen for this data directory: {why}"))
-                chosen = (name, value)
-            else:
-                wanted.append((name, "yes", "VALKEY_SEARCH_INDEX_GUARD=no: every load indexes the keys again"))
+        if name and not env.index_guard:
+            wanted.append((name, "yes", "VALKEY_SEARCH_INDEX_GUARD=no: every load indexes the keys again"))
         elif name:
-            wanted.append((name, None, None))
+            from .index_state import reindex_choice
+
+            value, why = reindex_choice(index_record)
+            wanted.append((name, value, f"chosen for this data directory: {why}"))
+            if name not in config.settings:
+                chosen = (name, value)
         for name, value, why in wanted:
             if name in config.settings:
                 plan.notes.append(f"{name}: {' '.join(config.settings[name][0])} ({config.settings[name][1]})")
