@@ -38,7 +38,7 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "entrypoint")]
 
 from container.cluster_kit import ClusterKit, key_slot  # noqa: E402
 from real import real_kit  # noqa: E402
-from real.search_kit import float32_blob, index_listed, knn_query, vector_field  # noqa: E402
+from real.search_kit import float32_blob, index_listed, knn_query, reindex_setting, vector_field  # noqa: E402
 
 from valkey_bundle.index_state import index_names, readiness_problem  # noqa: E402
 
@@ -207,10 +207,6 @@ def reindexed_from_now_on(node) -> None:
     node.extra_env["VALKEY_EXTRA_FLAGS"] = f"{flags} --search.skip-rdb-load yes".strip()
 
 
-def loads_on_restart(node) -> bool:
-    return node.call("CONFIG", "GET", "search.skip-rdb-load") == ["search.skip-rdb-load", "no"]
-
-
 def case(kit, members, vectors, args, scope) -> dict:
     entry = members[0]
     create_index(entry, args.dim)
@@ -231,7 +227,7 @@ def case(kit, members, vectors, args, scope) -> dict:
     times = latency(entry, args.dim, args.queries, args.k, seed=1)
     qps = throughput(entry, args.dim, args.clients, args.queries // args.clients or 1, args.k)
     restarted = members[-1]
-    kit.wait("the index guard to choose loading", lambda: loads_on_restart(restarted), members, timeout=60)
+    kit.wait("the index guard to choose loading", lambda: reindex_setting(restarted) == "no", members, timeout=60)
     back_loaded = back_after_kill(kit, restarted, members, len(vectors), scope)
     reindexed_from_now_on(restarted)
     back = back_after_kill(kit, restarted, members, len(vectors), scope)

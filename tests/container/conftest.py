@@ -107,12 +107,12 @@ class Bundle:
         """The container's PID 1 (tini)."""
         return next(p for p in self.processes() if p["Pid"] == "1")
 
-    def server(self) -> dict[str, str]:
-        """The valkey-server process: PID 1's one child besides the entrypoint's helpers, with
-        the entrypoint's PID (it was exec'd)."""
+    def server(self, name: str = "valkey-server") -> dict[str, str]:
+        """The server process (``name``): PID 1's one child besides the entrypoint's helpers,
+        with the entrypoint's PID (it was exec'd)."""
         processes = self.processes()
         children = [p for p in processes if p["PPid"] == "1" and p not in self.helpers(processes)]
-        assert [p["Name"] for p in children] == ["valkey-server"], processes
+        assert [p["Name"] for p in children] == [name], processes
         return children[0]
 
     def helpers(self, processes=None) -> list[dict[str, str]]:

@@ -52,7 +52,7 @@ from container.cluster_kit import (  # noqa: E402
     docker,
     key_slot,
 )
-from real.search_kit import changed_here  # noqa: E402
+from real.search_kit import changed_here, reindex_setting  # noqa: E402
 
 DEPLOY = ROOT / "deploy" / "k8s" / "base"
 CONF_PATH = "/etc/valkey/valkey.conf"
@@ -568,8 +568,7 @@ class FaultCluster:
         self.wait("every member to load its index on restart", self.indexes_load_on_restart, timeout=30)
 
     def indexes_load_on_restart(self) -> bool:
-        loads = ["search.skip-rdb-load", "no"]
-        return all(m.call("CONFIG", "GET", "search.skip-rdb-load") == loads for m in self.members)
+        return all(reindex_setting(m) == "no" for m in self.members)
 
     def searches_complete(self) -> bool:
         try:

@@ -176,6 +176,13 @@ def changed_here(reply) -> bool:
     return reply == "OK" or (isinstance(reply, ReplyError) and str(reply) == UNCONFIRMED)
 
 
+def reindex_setting(node_or_conn) -> str:
+    """search.skip-rdb-load on the server: "yes" (a load indexes the keys again) or "no" (it
+    reads the indexes back); an unexpected reply as its text."""
+    reply = node_or_conn.call("CONFIG", "GET", "search.skip-rdb-load")
+    return reply[1] if isinstance(reply, list) and len(reply) == 2 else str(reply)
+
+
 def index_listed(node_or_conn, index: str) -> bool:
     """Whether FT._LIST names ``index`` (false on an error reply)."""
     reply = node_or_conn.call("FT._LIST")

@@ -32,6 +32,7 @@ from .search_kit import (
     knn,
     later_books,
     query_vector,
+    reindex_setting,
     search_keys,
     vector_field,
 )
@@ -229,11 +230,6 @@ def reload_then_write_later(kit, node) -> None:
         for book in LATE_BOOKS:
             assert conn.call("HSET", book.key, *book.hash_fields()) == 5
     wait_indexed(kit, node, ["books"], count=COUNT + len(LATE_BOOKS))
-
-
-def reindex_setting(node) -> str:
-    reply = node.call("CONFIG", "GET", "search.skip-rdb-load")
-    return reply[1] if isinstance(reply, list) and len(reply) == 2 else str(reply)
 
 
 def recorded(node) -> dict | None:
